@@ -102,7 +102,7 @@ TEST_CASE("many frames in one read are all delivered in place") {
   REQUIRE(d.copied_frames() == 0);
 }
 
-TEST_CASE("a misaligned body is copied, never read unaligned") {
+TEST_CASE("a misaligned body is copied and never read unaligned") {
   FrameEncoder enc;
   Bytes f = ping_frame(enc, 7);
   std::vector<uint32_t> buf(f.size() / 4 + 2);
@@ -138,7 +138,7 @@ TEST_CASE("a zero-length frame is an error") {
   REQUIRE(to_error_code(DecodeError::ZeroLength) == ErrorCode::BadFrame);
 }
 
-TEST_CASE("the frame limit: max is accepted, max+1 is refused before buffering") {
+TEST_CASE("the frame limit: max is accepted and max+1 is refused before buffering") {
   FrameEncoder enc;
   Bytes f = ping_frame(enc, 9);
   const uint32_t body = uint32_t(f.size() - kFrameHeaderBytes);

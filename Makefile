@@ -1,0 +1,47 @@
+# The two commands (README):
+#   make run    install what is missing, build, start the server on configs/skirmish.toml
+#   make test   install what is missing, build (normal + ASan/UBSan), run every test
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+CONFIG     ?= configs/skirmish.toml
+JOBS       ?= $(shell nproc)
+CMAKE_GEN  := -G Ninja
+CTEST      := ctest --output-on-failure --timeout 300 -j $(JOBS)
+
+.PHONY: all deps test-deps build build-asan run test test-normal test-asan bench clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+test-deps:
+	@scripts/install-deps.sh --test
+
+$(BUILD)/build.ninja:
+	cmake -S . -B $(BUILD) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=RelWithDebInfo
+
+$(ASAN_BUILD)/build.ninja:
+	cmake -S . -B $(ASAN_BUILD) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=Debug -DSKIRMISH_SANITIZE=ON
+
+build: deps $(BUILD)/build.ninja
+	cmake --build $(BUILD) -j $(JOBS)
+
+build-asan: deps $(ASAN_BUILD)/build.ninja
+	cmake --build $(ASAN_BUILD) -j $(JOBS)
+
+run: build
+	$(BUILD)/server/skirmish-server --config $(CONFIG)
+
+test-normal: test-deps build
+	cd $(BUILD) && $(CTEST)
+
+# Sanitizer findings abort the process, so any report fails its test.
+test-asan: test-deps build-asan
+	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 $(CTEST)
+
+test: test-normal test-asan
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)

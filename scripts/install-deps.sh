@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs what Skirmish needs from Debian's packages, and only what is
+# missing: quiet and quick when everything is there. Idempotent; needs root
+# (or sudo) only when something is missing. No other downloads, ever.
+#
+#   scripts/install-deps.sh          build + run dependencies
+#   scripts/install-deps.sh --test   also what the test suite uses
+set -euo pipefail
+
+pkgs=(build-essential cmake ninja-build pkg-config libuv1-dev flatbuffers-compiler
+      libflatbuffers-dev catch2 libspdlog-dev libfmt-dev libtomlplusplus-dev
+      libcli11-dev nlohmann-json3-dev)
+if [[ "${1:-}" == "--test" ]]; then
+  # procps: ps/pgrep in process tests; python3: wire-format example tests.
+  pkgs+=(procps python3 python3-flatbuffers curl)
+fi
+
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[[ ${#missing[@]} -eq 0 ]] && exit 0
+
+echo "install-deps: installing ${missing[*]}" >&2
+sudo=()
+[[ $(id -u) -eq 0 ]] || sudo=(sudo)
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -qq
+"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,120 @@
+// skirmish::config: the server's configuration, from a TOML file and flags.
+//
+// Contract
+//   - Config holds every tunable of one server instance, with the documented
+//     defaults as member initialisers. Units are in the names (_ms, _bytes,
+//     _hz, _s). The TOML table a field lives in is given in the comments;
+//     configs/skirmish.toml documents each key where it stands.
+//   - load_file / load_string parse TOML, check every key for its TOML type
+//     and its range, reject unknown tables and keys, check the cross-key
+//     rules, and resolve workers = "auto". Missing keys keep their defaults.
+//   - Nothing here throws, prints or exits. A failure is a value: nullopt
+//     plus one line of text (no '\n') that names the key as table.key, the
+//     value given and what is allowed, ready for a log or stderr.
+//   - parse_command_line applies flags over the file named by --config. A
+//     config error maps to exit code 2 (nginx's convention), so a supervisor
+//     sees "bad config" and does not respawn the process in a loop.
+//   - No sockets, no logging, no global state: safe to call before fork and
+//     again on SIGHUP (a failed reload keeps the old Config serving).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace skirmish::config {
+
+struct Config {
+  // [server]
+  std::string listen_host = "127.0.0.1";  // IPv4/IPv6 literal; no DNS
+  std::uint16_t listen_port = 7777;       // 0 = the OS picks
+  std::string admin_host = "127.0.0.1";   // /metrics and /status
+  std::uint16_t admin_port = 7778;        // 0 = the OS picks
+  // Worker processes. The file says 1..64 or "auto"; the loaders resolve
+  // "auto" to the CPUs this process may run on (capped at 64), so workers is
+  // always the real count after load. Config{} alone holds 1 until loaded.
+  std::uint32_t workers = 1;
+  bool workers_auto = true;
+  std::string shm_name = "skirmish";  // [A-Za-z0-9._-]{1,200}; shm adds '/'
+  std::string log_level = "info";  // trace|debug|info|warn|error|critical|off
+
+  // [limits]
+  std::uint32_t max_players = 10000;
+  std::uint32_t max_matches = 4096;
+  std::uint32_t max_connections = 100000;
+  std::uint32_t max_connections_per_ip = 64;
+  std::uint32_t max_frame_bytes_handshake = 256;  // before Welcome
+  std::uint32_t max_frame_bytes = 4096;           // >= the handshake cap
+  std::uint32_t write_queue_bytes = 262144;       // per client
+  std::uint32_t messages_per_second = 120;        // per client, sustained
+  std::uint32_t message_burst = 240;              // per client, bucket size
+  std::uint32_t mailbox_depth = 4096;             // events per process ring
+  std::uint32_t reserved_fds = 32;                // kept free below RLIMIT
+  std::uint32_t max_inputs_queued = 4;            // per player, ahead of tick
+
+  // [timeouts]
+  std::uint32_t handshake_timeout_ms = 5000;  // whole handshake
+  std::uint32_t idle_timeout_ms = 30000;      // no frame at all
+  std::uint32_t resume_grace_ms = 30000;      // seat kept after a drop
+  std::uint32_t drain_timeout_ms = 30000;     // SIGTERM to hard stop
+  std::uint32_t heartbeat_timeout_ms = 3000;  // silent child is replaced
+  std::uint32_t respawn_backoff_max_ms = 5000;
+
+  // [game]
+  std::uint32_t tick_rate_hz = 30;
+  std::uint32_t match_size = 4;  // players per match
+  std::uint32_t score_limit = 20;
+  std::uint32_t time_limit_s = 120;
+  std::uint32_t arena_width = 100000;   // arena units
+  std::uint32_t arena_height = 100000;  // arena units
+  std::uint32_t max_speed = 6000;       // arena units per second
+  std::uint32_t coins = 8;              // collectibles on the field
+
+  // [matchmaking]
+  std::uint32_t window_initial = 100;     // rating points
+  std::uint32_t window_widen_per_s = 50;  // rating points per second waited
+  std::uint32_t max_wait_ms = 30000;      // then match whoever is there
+  std::uint32_t interval_ms = 100;        // coordinator timer
+  std::uint32_t rating_initial = 1500;
+
+  // Where this Config came from ("<string>" for load_string); for logs only.
+  std::string source;
+
+  bool operator==(const Config&) const = default;
+};
+
+// Loads and validates. On failure returns nullopt and sets `error` to one
+// line, e.g. "config: limits.max_frame_bytes = 10 is out of range
+// (allowed: 256..16777216)". `error` is left alone on success.
+std::optional<Config> load_file(const std::string& path, std::string& error);
+std::optional<Config> load_string(std::string_view toml_text,
+                                  std::string& error);
+
+// Re-checks every field's range and the cross-key rules of a Config built or
+// changed in code. Returns true, or false with `error` set as above.
+bool validate(const Config& config, std::string& error);
+
+// Every key the loader accepts, as "table.key", in the documented order.
+std::vector<std::string> known_keys();
+
+// One line for the start-up log: source, ports, workers, shm, tick, match.
+std::string describe(const Config& config);
+
+enum class ParseStatus { Ok, Exit, Error };
+
+struct Options {
+  Config config;  // valid when status == Ok
+  ParseStatus status = ParseStatus::Error;
+  int exit_code = 2;    // 0 for Ok and Exit, 2 for Error
+  std::string message;  // Exit: text for stdout. Error: one line.
+};
+
+// Flags: --config PATH (default configs/skirmish.toml), --port N,
+// --admin-port N, --workers N|auto, --log-level L, --shm-name NAME, --help,
+// --version. The file is loaded first, then flags override it; a flag value
+// obeys the same range as its key and an error names the flag.
+Options parse_command_line(int argc, const char* const* argv);
+
+}  // namespace skirmish::config

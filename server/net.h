@@ -1,0 +1,16 @@
+// Small socket helpers shared by the roles that listen.
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+#include <string>
+
+namespace skirmish::net {
+
+// Binds and listens `tcp` (already uv_tcp_init'ed) on host:port; port 0 lets
+// the OS pick. On success returns 0 and sets bound_port; else a libuv error.
+int listen_tcp(uv_tcp_t* tcp, const std::string& host, uint16_t port, int backlog,
+               uv_connection_cb cb, uint16_t* bound_port);
+
+}  // namespace skirmish::net

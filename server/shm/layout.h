@@ -1,0 +1,116 @@
+// Where everything lives in the segment: sizes, layout, header.
+//
+// Contract
+// - Sizes come from config and are checked by validate_sizes before use.
+//   compute_layout is a pure function of them: the same Sizes give the same
+//   offsets in every process and every build of the same layout_version.
+// - Segment order: Header | ProcessRow[process_count] |
+//   MailboxControl[process_count] | rings (one per process, each
+//   mailbox_ring_stride bytes) | players, tickets, matches (each a
+//   SlotTableControl, a u32 free ring, rows). Every region starts on a
+//   64-byte boundary and none overlap; total_bytes is a multiple of 64.
+// - The Header's first 32 bytes (magic, layout_version, header_bytes,
+//   master_pid, state, master_start_ticks) keep their place across layout
+//   versions, so a starting master can tell whether an old or newer segment
+//   of the same name is still in use before it replaces it.
+// - Bump kLayoutVersion on any change to a struct that lives in the segment.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <type_traits>
+
+namespace skirmish::shm {
+
+inline constexpr std::uint64_t kMagic = 0x314D48534D524B53ull;  // "SKRMSHM1"
+inline constexpr std::uint32_t kLayoutVersion = 1;
+inline constexpr std::uint64_t kAlign = 64;
+inline constexpr std::uint32_t kMaxWorkers = 1024;
+inline constexpr std::uint32_t kMaxMailboxDepth = 1u << 20;
+
+struct Sizes {
+  std::uint32_t max_workers;    // worker processes
+  std::uint32_t max_players;    // player rows (sessions + resume grace)
+  std::uint32_t max_tickets;    // matchmaking tickets
+  std::uint32_t max_matches;    // concurrent matches
+  std::uint32_t mailbox_depth;  // events per process mailbox
+
+  friend bool operator==(const Sizes&, const Sizes&) = default;
+};
+static_assert(std::is_trivially_copyable_v<Sizes>);
+static_assert(std::is_standard_layout_v<Sizes>);
+static_assert(sizeof(Sizes) == 20);
+
+// Empty when valid, else one line naming the offending field and its range.
+std::string validate_sizes(const Sizes& sizes);
+
+// Workers, then the coordinator, then the master.
+constexpr std::uint32_t process_count(const Sizes& s) { return s.max_workers + 2; }
+constexpr std::uint32_t coordinator_index(const Sizes& s) { return s.max_workers; }
+constexpr std::uint32_t master_index(const Sizes& s) { return s.max_workers + 1; }
+
+struct Region {
+  std::uint64_t offset;  // from the start of the segment, 64-byte aligned
+  std::uint64_t bytes;   // exact size of what lives there
+
+  friend bool operator==(const Region&, const Region&) = default;
+};
+
+struct TableLayout {
+  Region control;    // SlotTableControl
+  Region free_ring;  // u32[capacity]
+  Region rows;       // Row[capacity]
+
+  friend bool operator==(const TableLayout&, const TableLayout&) = default;
+};
+
+struct Layout {
+  Region header;
+  Region processes;          // ProcessRow[process_count]
+  Region mailbox_controls;   // MailboxControl[process_count]
+  Region mailbox_rings;      // process_count rings of mailbox_ring_stride
+  std::uint64_t mailbox_ring_stride;  // bytes per ring, 64-byte multiple
+  TableLayout players;
+  TableLayout tickets;
+  TableLayout matches;
+  std::uint64_t total_bytes;
+
+  friend bool operator==(const Layout&, const Layout&) = default;
+};
+static_assert(std::is_trivially_copyable_v<Layout>);
+static_assert(std::is_standard_layout_v<Layout>);
+
+// Precondition: validate_sizes(sizes) is empty.
+Layout compute_layout(const Sizes& sizes);
+
+enum class SegmentState : std::uint32_t {
+  Initializing = 0,
+  Ready = 1,
+  Draining = 2,
+};
+
+struct alignas(64) Header {
+  // Stable prefix (see above).
+  std::uint64_t magic;
+  std::uint32_t layout_version;
+  std::uint32_t header_bytes;  // sizeof(Header)
+  std::int32_t master_pid;
+  SegmentState state;                // shared_load/shared_store
+  std::uint64_t master_start_ticks;  // /proc/<pid>/stat starttime; 0 unknown
+  // Version-specific part.
+  std::uint64_t total_bytes;
+  std::int64_t start_time_unix_ms;
+  std::uint32_t next_player_id;  // Segment::next_player_id() hands them out
+  std::uint32_t corrupt;  // 1 once a lock was found unrecoverable: restart all
+  Sizes sizes;
+  std::uint32_t reserved0;
+  Layout layout;
+};
+static_assert(std::is_trivially_copyable_v<Header>);
+static_assert(std::is_standard_layout_v<Header>);
+static_assert(offsetof(Header, master_pid) == 16);
+static_assert(offsetof(Header, master_start_ticks) == 24);
+static_assert(sizeof(Header) % 64 == 0);
+
+}  // namespace skirmish::shm

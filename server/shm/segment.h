@@ -1,0 +1,105 @@
+// The shared-memory segment of one server instance.
+//
+// Contract
+// - The master calls Segment::create once, before any fork: POSIX shm
+//   "/" + name, 0600, sized by compute_layout, fully reserved up front
+//   (posix_fallocate: a full /dev/shm is a start-up error, not a SIGBUS in a
+//   child later), every table and lock formatted, state Ready. Children
+//   inherit the mapping across fork and never re-attach.
+// - A segment of the same name already there is inspected: if its header
+//   names a live master (kill(pid, 0) succeeds or fails with EPERM, the pid is
+//   not ours, and its start time matches the one recorded, which catches a
+//   recycled pid) create fails with "shared memory /NAME is in use by a
+//   running server (pid N)". Otherwise (dead master, bad magic, too small,
+//   recycled pid) it is unlinked and replaced, and stale_replaced() says why
+//   so the caller can log it. Residual race: two masters started within
+//   microseconds with one name can both win; one name is one instance.
+// - open_existing maps an existing segment read-write after checking magic,
+//   version, sizes, layout and file size (tools, tests).
+// - Move-only. The destructor unmaps; it never unlinks: unlink() is for the
+//   master's clean exit. Errors are returned as text; the caller logs.
+// - Accessor index preconditions (process(i), mailbox(i): i < process_count())
+//   are programming errors and abort with a message.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "shm/handle.h"
+#include "shm/layout.h"
+#include "shm/mailbox.h"
+#include "shm/slot_table.h"
+#include "shm/tables.h"
+
+namespace skirmish::shm {
+
+class Segment {
+ public:
+  static std::optional<Segment> create(const std::string& name,
+                                       const Sizes& sizes, std::string& error);
+  static std::optional<Segment> open_existing(const std::string& name,
+                                              std::string& error);
+  // shm_unlink("/" + name) without a Segment (tools, tests). ENOENT is fine.
+  static bool unlink_name(const std::string& name, std::string* error = nullptr);
+
+  Segment(Segment&& other) noexcept;
+  Segment& operator=(Segment&& other) noexcept;
+  Segment(const Segment&) = delete;
+  Segment& operator=(const Segment&) = delete;
+  ~Segment();
+
+  // Removes the name; the mapping stays valid until every process unmaps.
+  bool unlink(std::string* error = nullptr) const;
+
+  const std::string& name() const { return name_; }
+  // Non-empty when create() replaced a stale segment: why it was stale.
+  const std::string& stale_replaced() const { return stale_replaced_; }
+  void* base() const { return base_; }
+  std::uint64_t bytes() const { return layout_.total_bytes; }
+  const Sizes& sizes() const { return sizes_; }
+  const Layout& layout() const { return layout_; }
+
+  Header& header() const;
+  SegmentState state() const;
+  void set_state(SegmentState state) const;
+  bool corrupt() const;
+  // A fresh player id (never 0; wraps after 2^32 - 1).
+  std::uint32_t next_player_id() const;
+
+  std::uint32_t process_count() const { return shm::process_count(sizes_); }
+  std::uint32_t coordinator_index() const { return shm::coordinator_index(sizes_); }
+  std::uint32_t master_index() const { return shm::master_index(sizes_); }
+  ProcessRow& process(std::uint32_t index) const;
+  Mailbox mailbox(std::uint32_t index) const;
+
+  SlotTable<PlayerRow> players() const;
+  SlotTable<TicketRow> tickets() const;
+  SlotTable<MatchRow> matches() const;
+
+ private:
+  Segment(std::string name, void* base, const Sizes& sizes,
+          const Layout& layout);
+  template <class T>
+  T* at(std::uint64_t offset) const;
+  template <class Row>
+  SlotTable<Row> table(const TableLayout& t, const char* what) const;
+
+  std::string name_;
+  std::string stale_replaced_;
+  void* base_ = nullptr;
+  Sizes sizes_{};
+  Layout layout_{};
+};
+
+// True when `pid` names a process that exists (kill(pid, 0) == 0 or EPERM).
+bool pid_alive(pid_t pid);
+// Start time of `pid` in clock ticks since boot (/proc/<pid>/stat field 22),
+// or 0 when unknown. Together with the pid it names one process for good.
+std::uint64_t process_start_ticks(pid_t pid);
+// Milliseconds since the Unix epoch (CLOCK_REALTIME).
+std::int64_t unix_time_ms();
+
+}  // namespace skirmish::shm

@@ -1,0 +1,173 @@
+// The rows of the shared segment: processes, players, tickets, matches.
+//
+// Contract
+// - Plain structs of fixed-width integers, static_asserted trivially
+//   copyable, standard layout and of a size that is a multiple of a cache
+//   line; no pointers: other rows are named by u32 wire ids (handle.h,
+//   0 = none) or process indices.
+// - Who writes what:
+//   * ProcessRow: the master writes role/index/pid/state/event_fd/respawns;
+//     the process itself writes heartbeat_ms and its counters. Everything is
+//     read by others through shared_load (atomic_field.h); counters are
+//     bumped with shared_add/shared_sub (relaxed).
+//   * PlayerRow / TicketRow: written by the owning worker (and the
+//     coordinator for ticket state); fields others poll (state, match,
+//     ticket, worker) go through shared_load/shared_store.
+//   * MatchRow: the table lock covers only alloc/release. Everything else
+//     (state, tick, players, state_bytes, published) is read and written
+//     under the match's own lock (lock_match). After taking it, re-check your
+//     handle with matches().get(h) == &row: the match may have ended and the
+//     slot been reused while you waited.
+// - Process indices: workers are 0..max_workers-1, then the coordinator
+//   (coordinator_index), then the master (master_index); mailboxes use the
+//   same indices.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <type_traits>
+
+#include "shm/robust_mutex.h"
+
+namespace skirmish::shm {
+
+inline constexpr std::uint32_t kNoWorker = 0xFFFFFFFFu;
+inline constexpr std::uint32_t kMaxMatchPlayers = 16;
+inline constexpr std::uint32_t kMatchStateBytes = 1024;
+inline constexpr std::uint32_t kPlayerNameBytes = 32;
+
+enum class ProcessRole : std::uint32_t { Worker = 0, Coordinator = 1, Master = 2 };
+enum class ProcessState : std::uint32_t { Down = 0, Starting = 1, Up = 2, Draining = 3 };
+
+struct ProcessRow {
+  ProcessRole role;
+  std::uint32_t index;
+  std::int32_t pid;             // 0 when down
+  ProcessState state;
+  std::int64_t heartbeat_ms;    // CLOCK_MONOTONIC ms, written by the process
+  std::int64_t started_at_ms;   // CLOCK_MONOTONIC ms, written by the master
+  std::int32_t event_fd;        // same number in every process; -1 none
+  std::uint32_t respawns;
+  std::int32_t last_exit_status;  // raw waitpid status of the last death
+  std::uint32_t reserved0;
+  // Counters (u64, shared_add; connections_open also shared_sub).
+  std::uint64_t connections_open;  // the master's least-connections pick
+  std::uint64_t connections_accepted;
+  std::uint64_t connections_closed;
+  std::uint64_t frames_in;
+  std::uint64_t frames_out;
+  std::uint64_t bytes_in;
+  std::uint64_t bytes_out;
+  std::uint64_t errors_sent;
+  std::uint64_t slow_consumers;
+  std::uint64_t mailbox_full;  // this process's posts refused by a full ring
+};
+static_assert(std::is_trivially_copyable_v<ProcessRow>);
+static_assert(std::is_standard_layout_v<ProcessRow>);
+static_assert(sizeof(ProcessRow) == 128);
+
+enum class PlayerState : std::uint32_t {
+  Free = 0,
+  Connected = 1,     // a session on `worker` holds it
+  Disconnected = 2,  // in the resume grace since disconnected_at_ms
+};
+
+struct PlayerRow {
+  std::uint32_t gen;   // slot table
+  std::uint32_t used;  // slot table
+  PlayerState state;
+  std::uint32_t player_id;        // from Header::next_player_id, never 0
+  std::uint32_t token[4];         // 128-bit session token
+  std::uint64_t connection_gen;   // bumped on every (re)attach of a session
+  std::int64_t disconnected_at_ms;  // CLOCK_MONOTONIC ms; 0 while connected
+  float rating;
+  float rd;
+  float volatility;
+  std::uint32_t worker;  // worker index holding the session, or kNoWorker
+  std::uint32_t match;   // match wire id, 0 none
+  std::uint32_t ticket;  // ticket wire id, 0 none
+  std::uint8_t seat;     // seat in `match`
+  std::uint8_t reserved0[3];
+  char name[kPlayerNameBytes];  // NUL padded, not necessarily NUL terminated
+  std::uint8_t reserved1[20];
+
+  void reset_payload();
+};
+static_assert(std::is_trivially_copyable_v<PlayerRow>);
+static_assert(std::is_standard_layout_v<PlayerRow>);
+static_assert(sizeof(PlayerRow) == 128);
+
+enum class TicketState : std::uint32_t {
+  Free = 0,
+  Waiting = 1,    // in the queue
+  Matched = 2,    // the coordinator put it in `match`
+  Cancelled = 3,  // QueueLeave or disconnect; the coordinator drops it
+};
+
+struct TicketRow {
+  std::uint32_t gen;   // slot table
+  std::uint32_t used;  // slot table
+  TicketState state;
+  std::uint32_t player;  // player wire id
+  float rating;
+  std::uint32_t mode;
+  std::uint32_t party_size;
+  std::uint32_t worker;  // worker that queued it
+  std::uint64_t party_key;  // 0 solo; tickets with one key match together
+  std::int64_t joined_at_ms;  // CLOCK_MONOTONIC ms
+  std::uint32_t match;        // match wire id once Matched
+  std::uint32_t reserved0[3];
+
+  void reset_payload();
+};
+static_assert(std::is_trivially_copyable_v<TicketRow>);
+static_assert(std::is_standard_layout_v<TicketRow>);
+static_assert(sizeof(TicketRow) == 64);
+
+enum class MatchState : std::uint32_t { Forming = 0, Running = 1, Ended = 2 };
+
+struct MatchRow {
+  std::uint32_t gen;   // slot table
+  std::uint32_t used;  // slot table
+  MatchState state;
+  std::uint32_t owner_worker;  // worker that ticks it, or kNoWorker
+  std::uint32_t seat_count;    // seats in use in `players`
+  std::uint32_t mode;
+  std::uint64_t tick;
+  std::int64_t created_at_ms;   // CLOCK_MONOTONIC ms
+  std::int64_t last_tick_ms;    // CLOCK_MONOTONIC ms of the last publish
+  std::uint32_t published;      // 0/1: which state_bytes buffer is current
+  std::uint32_t state_len[2];   // bytes used in each buffer
+  std::uint32_t recoveries;     // EOWNERDEAD repairs of this match's lock
+  std::uint32_t players[kMaxMatchPlayers];  // player wire ids by seat, 0 empty
+  RobustMutex lock;  // initialised once at format time, never by alloc
+  std::uint8_t reserved0[64 - sizeof(RobustMutex) % 64];
+  // Double buffer: the owner writes state_bytes[1 - published], then flips
+  // `published` under the lock. Filled in by the game issue.
+  std::uint8_t state_bytes[2][kMatchStateBytes];
+
+  // Clears everything but gen/used (the table's), the lock and the buffers.
+  void reset_payload();
+};
+static_assert(std::is_trivially_copyable_v<MatchRow>);
+static_assert(std::is_standard_layout_v<MatchRow>);
+static_assert(offsetof(MatchRow, lock) % 64 == 0);
+static_assert(offsetof(MatchRow, state_bytes) % 64 == 0);
+static_assert(sizeof(MatchRow) % 64 == 0);
+
+// Repair step of a match lock: the published buffer was complete before the
+// flip, so only `published`/`state_len` are clamped to sane values and the
+// row's recovery counter is bumped. `ctx` is the MatchRow*.
+void repair_match(void* ctx);
+
+// Takes the match's lock with its repair step (copy elision returns the
+// guard). Check ok(); on failure call mark_corrupt_and_report.
+inline Guard lock_match(MatchRow& row) {
+  return Guard(row.lock, &repair_match, &row);
+}
+inline Guard lock_match(MatchRow& row, std::chrono::milliseconds timeout) {
+  return Guard(row.lock, timeout, &repair_match, &row);
+}
+
+}  // namespace skirmish::shm

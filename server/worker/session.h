@@ -1,0 +1,77 @@
+// One client connection inside a worker: its socket, decoder, write queue,
+// deadlines and handshake state. Sessions are owned by the Worker; a
+// Session is freed only from its handle's close callback.
+//
+// Write path: frames are appended to `out`; once per loop iteration the
+// worker's check handle flushes every dirty session with one uv_try_write
+// (the common case: the kernel takes it all, no allocation, no request);
+// whatever the kernel refuses moves to `inflight` behind one uv_write.
+// `out` + `inflight` never exceed the configured write-queue cap: past it
+// the client is a slow consumer and is closed.
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "codec.h"
+
+namespace skirmish::worker {
+
+class Worker;
+struct Session;
+
+// An intrusive doubly linked list node: sessions sit in exactly one
+// deadline list (handshake, idle or closing) ordered by `since_ms`.
+struct ListNode {
+  ListNode* prev = this;
+  ListNode* next = this;
+  Session* owner = nullptr;
+  bool linked() const { return next != this; }
+  void unlink() {
+    prev->next = next;
+    next->prev = prev;
+    prev = next = this;
+  }
+  void push_back(ListNode* n) {  // `this` is the list head
+    n->prev = prev;
+    n->next = this;
+    prev->next = n;
+    prev = n;
+  }
+};
+
+enum class SessionState : uint8_t { Handshake, Ready, Closing, Closed };
+
+struct Session {
+  uv_tcp_t tcp;  // tcp.data points back at the Session
+  Worker* worker = nullptr;
+  uint64_t id = 0;
+  SessionState state = SessionState::Handshake;
+  proto::FrameDecoder decoder;
+
+  // Deadline list membership; since_ms is connect time (handshake), last
+  // frame time (idle) or the time closing began (closing linger).
+  ListNode node;
+  int64_t since_ms = 0;
+
+  // Token bucket for messages per second.
+  double tokens = 0;
+  int64_t tokens_at_ms = 0;
+
+  // Write queue.
+  std::vector<uint8_t> out;
+  std::vector<uint8_t> inflight;
+  uv_write_t write_req;
+  bool writing = false;
+  bool dirty = false;
+  Session* dirty_next = nullptr;
+
+  // Identity once the handshake is done.
+  uint32_t player_id = 0;
+  uint32_t token[4] = {};
+  char peer[48] = {};
+};
+
+}  // namespace skirmish::worker

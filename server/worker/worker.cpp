@@ -1,0 +1,363 @@
+#include "worker/worker.h"
+
+#include <spdlog/spdlog.h>
+
+#include <cstring>
+
+#include "core/process.h"
+
+namespace skirmish::worker {
+
+using namespace skirmish::proto;
+
+// Sweep period for deadlines: fine enough for the smallest timeout (100 ms
+// handshake) to fire within a quarter of itself.
+static constexpr uint64_t kSweepMs = 50;
+// A closing session whose peer does not read its last frames is cut after
+// this long.
+static constexpr int64_t kCloseLingerMs = 1000;
+// Beyond this capacity an empty write buffer is given back, so a burst
+// does not pin memory on an idle connection.
+static constexpr size_t kKeepBufferBytes = 16 * 1024;
+
+struct Callbacks {
+  static void alloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
+    auto* s = static_cast<Session*>(h->data);
+    Worker* w = s->worker;
+    // One read buffer per worker: on_read consumes it completely before
+    // the next read, copying only a split frame into the session.
+    if (w->read_buf_busy_) {
+      *buf = uv_buf_init(nullptr, 0);  // libuv reports UV_ENOBUFS; never happens
+      return;
+    }
+    w->read_buf_busy_ = true;
+    *buf = uv_buf_init(reinterpret_cast<char*>(w->read_buf_.data()), w->read_buf_.size());
+  }
+  static void read(uv_stream_t* st, ssize_t nread, const uv_buf_t* buf) {
+    auto* s = static_cast<Session*>(st->data);
+    s->worker->read_buf_busy_ = false;
+    s->worker->on_read(s, nread, buf);
+  }
+  static void write_done(uv_write_t* req, int status) {
+    auto* s = static_cast<Session*>(req->data);
+    Worker* w = s->worker;
+    s->writing = false;
+    s->inflight.clear();
+    if (s->state == SessionState::Closed) return;
+    if (status < 0) {
+      w->close_now(s);
+      return;
+    }
+    if (!s->out.empty()) {
+      w->flush(s);
+    } else if (s->state == SessionState::Closing) {
+      w->close_now(s);
+    }
+  }
+  static void closed(uv_handle_t* h) { delete static_cast<Session*>(h->data); }
+  static void check(uv_check_t* c) { static_cast<Worker*>(c->data)->flush_dirty(); }
+  static void sweep(uv_timer_t* t) { static_cast<Worker*>(t->data)->sweep(); }
+};
+
+Worker::Worker(uv_loop_t* loop, const config::Config& cfg, uint16_t index, int64_t start_ms)
+    : loop_(loop), cfg_(cfg), index_(index), start_ms_(start_ms), enc_(4096) {
+  uv_check_init(loop_, &flush_check_);
+  flush_check_.data = this;
+  uv_check_start(&flush_check_, Callbacks::check);
+  uv_timer_init(loop_, &sweep_timer_);
+  sweep_timer_.data = this;
+  uv_timer_start(&sweep_timer_, Callbacks::sweep, kSweepMs, kSweepMs);
+}
+
+Worker::~Worker() = default;
+
+int64_t Worker::now_ms() const { return int64_t(uv_now(loop_)); }
+
+void Worker::apply_config(const config::Config& cfg) { cfg_ = cfg; }
+
+bool Worker::accept_from(uv_stream_t* server) {
+  auto* s = new Session();
+  s->worker = this;
+  s->id = next_session_id_++;
+  s->node.owner = s;
+  uv_tcp_init(loop_, &s->tcp);
+  s->tcp.data = s;
+  if (uv_accept(server, reinterpret_cast<uv_stream_t*>(&s->tcp)) != 0) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&s->tcp), Callbacks::closed);
+    return false;
+  }
+  uv_tcp_nodelay(&s->tcp, 1);
+  sockaddr_storage ss;
+  int len = sizeof ss;
+  if (uv_tcp_getpeername(&s->tcp, reinterpret_cast<sockaddr*>(&ss), &len) == 0) {
+    char ip[40] = "?";
+    int port = 0;
+    if (ss.ss_family == AF_INET) {
+      auto* a = reinterpret_cast<sockaddr_in*>(&ss);
+      uv_ip4_name(a, ip, sizeof ip);
+      port = ntohs(a->sin_port);
+    } else if (ss.ss_family == AF_INET6) {
+      auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
+      uv_ip6_name(a, ip, sizeof ip);
+      port = ntohs(a->sin6_port);
+    }
+    snprintf(s->peer, sizeof s->peer, "%s:%d", ip, port);
+  }
+  s->decoder = FrameDecoder(DecodeLimits{.max_frame_bytes = cfg_.max_frame_bytes_handshake});
+  s->tokens = cfg_.message_burst;
+  s->tokens_at_ms = now_ms();
+  set_list(s, handshake_list_, now_ms());
+  ++sessions_;
+  ++stats_.accepted;
+  if (on_sessions_changed) on_sessions_changed(sessions_);
+  uv_read_start(reinterpret_cast<uv_stream_t*>(&s->tcp), Callbacks::alloc, Callbacks::read);
+  SPDLOG_DEBUG("session {} from {}", s->id, s->peer);
+  return true;
+}
+
+void Worker::set_list(Session* s, ListNode& list, int64_t since) {
+  s->node.unlink();
+  s->since_ms = since;
+  list.push_back(&s->node);
+}
+
+void Worker::on_read(Session* s, ssize_t nread, const uv_buf_t* buf) {
+  if (nread == 0) return;
+  if (nread < 0) {
+    // EOF or reset: nothing more will be read; drop what is queued.
+    close_now(s);
+    return;
+  }
+  if (s->state != SessionState::Handshake && s->state != SessionState::Ready) return;
+  stats_.bytes_in += uint64_t(nread);
+  auto* data = reinterpret_cast<const uint8_t*>(buf->base);
+  DecodeError e = s->decoder.feed(data, size_t(nread), [&](const Frame& f) { return on_frame(s, f); });
+  if (e != DecodeError::None) {
+    ++stats_.decode_errors;
+    SPDLOG_DEBUG("session {} ({}): {}", s->id, s->peer, to_string(e));
+    send_error(s, to_error_code(e), true, to_string(e));
+  }
+}
+
+bool Worker::take_token(Session* s, int64_t now) {
+  double rate = cfg_.messages_per_second;
+  s->tokens = std::min<double>(cfg_.message_burst, s->tokens + double(now - s->tokens_at_ms) * rate / 1000.0);
+  s->tokens_at_ms = now;
+  if (s->tokens < 1.0) return false;
+  s->tokens -= 1.0;
+  return true;
+}
+
+bool Worker::on_frame(Session* s, const Frame& f) {
+  if (s->state != SessionState::Handshake && s->state != SessionState::Ready) return false;
+  ++stats_.frames_in;
+  int64_t now = now_ms();
+  if (!take_token(s, now)) {
+    ++stats_.rate_limited;
+    send_error(s, ErrorCode::RateLimited, true, "too many messages");
+    return false;
+  }
+  if (s->state == SessionState::Ready) set_list(s, idle_list_, now);
+
+  switch (f.type) {
+    case Message::Ping:
+      on_ping(s, f.envelope->msg_as_Ping());
+      return true;
+    case Message::Hello:
+      if (s->state != SessionState::Handshake) break;
+      return on_hello(s, f.envelope->msg_as_Hello());
+    case Message::Resume:
+      if (s->state != SessionState::Handshake) break;
+      // Resume needs the players table (process-model issue).
+      send_error(s, ErrorCode::BadToken, true, "unknown session token");
+      return false;
+    default:
+      if (s->state == SessionState::Ready) {
+        send_error(s, ErrorCode::UnexpectedMessage, false, "message not supported yet");
+        return true;
+      }
+      break;
+  }
+  send_error(s, ErrorCode::UnexpectedMessage, true,
+             s->state == SessionState::Handshake ? "expected Hello or Resume" : "unexpected message");
+  return false;
+}
+
+bool Worker::on_hello(Session* s, const Hello* m) {
+  if (m->protocol_version() != ProtocolVersion::Current) {
+    send_error(s, ErrorCode::VersionMismatch, true, "protocol version mismatch: server speaks 1");
+    return false;
+  }
+  const auto* name = m->name();
+  if (name == nullptr || name->size() == 0 || name->size() > 32) {
+    send_error(s, ErrorCode::BadRequest, true, "name must be 1..32 bytes");
+    return false;
+  }
+  if (!core::random_bytes(s->token, sizeof s->token)) {
+    send_error(s, ErrorCode::Internal, true, "no randomness");
+    return false;
+  }
+  s->player_id = (uint32_t(index_) << 24) | (next_player_++ & 0xFFFFFF);
+  s->state = SessionState::Ready;
+  s->decoder.set_max_frame_bytes(cfg_.max_frame_bytes);
+  set_list(s, idle_list_, now_ms());
+
+  auto& b = enc_.builder();
+  SessionToken tok(s->token[0], s->token[1], s->token[2], s->token[3]);
+  auto w = CreateWelcome(b, ProtocolVersion::Current, &tok, s->player_id, index_,
+                         uint16_t(cfg_.tick_rate_hz), float(cfg_.rating_initial), false, 0,
+                         uint32_t(core::monotonic_ms() - start_ms_));
+  return send(s, enc_.finish(w));
+}
+
+void Worker::on_ping(Session* s, const Ping* m) {
+  auto& b = enc_.builder();
+  auto p = CreatePong(b, m->client_time_us(), m->nonce(), uint32_t(core::monotonic_ms() - start_ms_));
+  send(s, enc_.finish(p));
+}
+
+bool Worker::send(Session* s, std::span<const uint8_t> frame) {
+  if (s->state == SessionState::Closed) return false;
+  if (s->out.size() + s->inflight.size() + frame.size() > cfg_.write_queue_bytes) {
+    // The client is not reading. Tell it once, without queueing behind what
+    // it refuses to read, and close.
+    ++stats_.slow_consumers;
+    SPDLOG_DEBUG("session {} ({}): slow consumer, {} bytes queued", s->id, s->peer,
+                 s->out.size() + s->inflight.size());
+    s->out.clear();
+    auto err = encode_error(enc_, ErrorCode::SlowConsumer, true, "write queue full");
+    if (!s->writing) {
+      uv_buf_t b = uv_buf_init(const_cast<char*>(reinterpret_cast<const char*>(err.data())), err.size());
+      uv_try_write(reinterpret_cast<uv_stream_t*>(&s->tcp), &b, 1);
+    }
+    ++stats_.errors_sent;
+    close_now(s);
+    return false;
+  }
+  s->out.insert(s->out.end(), frame.begin(), frame.end());
+  ++stats_.frames_out;
+  mark_dirty(s);
+  return true;
+}
+
+void Worker::send_error(Session* s, ErrorCode code, bool fatal, std::string_view text) {
+  if (s->state == SessionState::Closing || s->state == SessionState::Closed) return;
+  ++stats_.errors_sent;
+  if (!send(s, encode_error(enc_, code, fatal, text))) return;
+  if (fatal) begin_close(s);
+}
+
+void Worker::begin_close(Session* s) {
+  if (s->state == SessionState::Closing || s->state == SessionState::Closed) return;
+  s->state = SessionState::Closing;
+  uv_read_stop(reinterpret_cast<uv_stream_t*>(&s->tcp));
+  set_list(s, closing_list_, now_ms());
+  if (s->out.empty() && !s->writing) close_now(s);
+}
+
+void Worker::close_now(Session* s) {
+  if (s->state == SessionState::Closed) return;
+  s->state = SessionState::Closed;
+  s->node.unlink();
+  --sessions_;
+  ++stats_.closed;
+  if (on_sessions_changed) on_sessions_changed(sessions_);
+  // Pending writes complete with UV_ECANCELED before the close callback, so
+  // the Session outlives every callback that names it.
+  uv_close(reinterpret_cast<uv_handle_t*>(&s->tcp), Callbacks::closed);
+}
+
+void Worker::mark_dirty(Session* s) {
+  if (s->dirty) return;
+  s->dirty = true;
+  s->dirty_next = dirty_head_;
+  dirty_head_ = s;
+}
+
+void Worker::flush_dirty() {
+  // Sessions closed this iteration are still allocated: close callbacks run
+  // after the check phase.
+  Session* s = dirty_head_;
+  dirty_head_ = nullptr;
+  while (s != nullptr) {
+    Session* next = s->dirty_next;
+    s->dirty = false;
+    s->dirty_next = nullptr;
+    if (s->state != SessionState::Closed) flush(s);
+    s = next;
+  }
+}
+
+void Worker::flush(Session* s) {
+  if (s->writing || s->out.empty()) return;
+  uv_buf_t b = uv_buf_init(reinterpret_cast<char*>(s->out.data()), s->out.size());
+  int n = uv_try_write(reinterpret_cast<uv_stream_t*>(&s->tcp), &b, 1);
+  size_t done = n > 0 ? size_t(n) : 0;
+  if (n < 0 && n != UV_EAGAIN) {
+    close_now(s);
+    return;
+  }
+  stats_.bytes_out += done;
+  if (done == s->out.size()) {
+    s->out.clear();
+    if (s->out.capacity() > kKeepBufferBytes) std::vector<uint8_t>().swap(s->out);
+    if (s->state == SessionState::Closing) close_now(s);
+    return;
+  }
+  // The kernel is full: hand the rest to libuv and keep appending to `out`.
+  s->inflight.assign(s->out.begin() + ptrdiff_t(done), s->out.end());
+  s->out.clear();
+  stats_.bytes_out += s->inflight.size();
+  b = uv_buf_init(reinterpret_cast<char*>(s->inflight.data()), s->inflight.size());
+  s->write_req.data = s;
+  s->writing = true;
+  int r = uv_write(&s->write_req, reinterpret_cast<uv_stream_t*>(&s->tcp), &b, 1, Callbacks::write_done);
+  if (r < 0) {
+    s->writing = false;
+    close_now(s);
+  }
+}
+
+void Worker::sweep() {
+  const int64_t now = now_ms();
+  auto expire = [&](ListNode& list, int64_t timeout_ms, auto&& on_expired) {
+    while (list.next != &list) {
+      Session* s = list.next->owner;
+      if (now - s->since_ms < timeout_ms) break;
+      on_expired(s);
+      if (s->node.prev == &list) s->node.unlink();  // handler left it here
+    }
+  };
+  expire(handshake_list_, cfg_.handshake_timeout_ms, [&](Session* s) {
+    ++stats_.handshake_timeouts;
+    send_error(s, ErrorCode::HandshakeTimeout, true, "handshake not completed in time");
+  });
+  expire(idle_list_, cfg_.idle_timeout_ms, [&](Session* s) {
+    ++stats_.idle_timeouts;
+    send_error(s, ErrorCode::IdleTimeout, true, "idle too long");
+  });
+  expire(closing_list_, kCloseLingerMs, [&](Session* s) { close_now(s); });
+}
+
+void Worker::shutdown_all(uint32_t drain_ms) {
+  for (ListNode* list : {&handshake_list_, &idle_list_}) {
+    while (list->next != list) {
+      Session* s = list->next->owner;
+      auto& b = enc_.builder();
+      auto m = CreateServerShutdownDirect(b, drain_ms, 0, "server shutting down");
+      send(s, enc_.finish(m));
+      begin_close(s);  // moves it to the closing list (or closes it)
+      if (s->node.prev == list) s->node.unlink();
+    }
+  }
+}
+
+void Worker::close_all() {
+  while (closing_list_.next != &closing_list_) close_now(closing_list_.next->owner);
+  for (ListNode* list : {&handshake_list_, &idle_list_})
+    while (list->next != list) close_now(list->next->owner);
+  uv_close(reinterpret_cast<uv_handle_t*>(&flush_check_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&sweep_timer_), nullptr);
+}
+
+}  // namespace skirmish::worker

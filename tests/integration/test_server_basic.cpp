@@ -1,0 +1,277 @@
+// The server binary end to end: start-up, handshake, refusals, shutdown.
+#include <catch2/catch.hpp>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+
+#include "server_process.h"
+#include "test_client.h"
+
+using namespace skirmish;
+using namespace skirmish::test;
+using namespace skirmish::proto;
+
+namespace {
+
+// Writes a config file for one test and removes it afterwards.
+struct TempConfig {
+  std::string path;
+  explicit TempConfig(const std::string& text) {
+    path = "/tmp/skirmish-test-" + std::to_string(getpid()) + "-" + std::to_string(counter()++) + ".toml";
+    std::ofstream(path) << text;
+  }
+  ~TempConfig() { unlink(path.c_str()); }
+  static int& counter() {
+    static int n = 0;
+    return n;
+  }
+};
+
+std::string http_get(uint16_t port, const std::string& target) {
+  TestClient c;
+  if (!c.connect(port)) return "";
+  std::string req = "GET " + target + " HTTP/1.1\r\nHost: x\r\n\r\n";
+  c.send_raw({reinterpret_cast<const uint8_t*>(req.data()), req.size()});
+  std::string out;
+  char buf[4096];
+  pollfd p{c.fd(), POLLIN, 0};
+  while (poll(&p, 1, 5000) > 0) {
+    ssize_t n = ::recv(c.fd(), buf, sizeof buf, 0);
+    if (n <= 0) break;
+    out.append(buf, size_t(n));
+  }
+  return out;
+}
+
+ErrorCode error_code(const std::optional<std::vector<uint8_t>>& m) {
+  REQUIRE(m);
+  auto* e = TestClient::envelope(*m);
+  REQUIRE(e->msg_type() == Message::Error);
+  return e->msg_as_Error()->code();
+}
+
+}  // namespace
+
+TEST_CASE("the server starts on port 0 and says where it listens") {
+  ServerProcess srv;
+  REQUIRE(srv.wait_ready());
+  REQUIRE(srv.port() != 0);
+  REQUIRE(srv.admin_port() != 0);
+  REQUIRE(srv.port() != srv.admin_port());
+  // Every line names its process role.
+  REQUIRE(srv.log().find("master[") != std::string::npos);
+  std::string health = http_get(srv.admin_port(), "/healthz");
+  REQUIRE(health.rfind("HTTP/1.1 200", 0) == 0);
+  REQUIRE(http_get(srv.admin_port(), "/nope").rfind("HTTP/1.1 404", 0) == 0);
+}
+
+TEST_CASE("Hello gets Welcome with a token and Ping gets Pong") {
+  ServerProcess srv;
+  REQUIRE(srv.wait_ready());
+  TestClient c;
+  REQUIRE(c.connect(srv.port()));
+  REQUIRE(c.send_hello("ann"));
+  auto m = c.recv();
+  REQUIRE(m);
+  auto* w = TestClient::envelope(*m)->msg_as_Welcome();
+  REQUIRE(w != nullptr);
+  REQUIRE(w->protocol_version() == ProtocolVersion::Current);
+  REQUIRE(w->token() != nullptr);
+  REQUIRE((w->token()->w0() | w->token()->w1() | w->token()->w2() | w->token()->w3()) != 0);
+  REQUIRE(w->player_id() != 0);
+  REQUIRE(w->tick_rate_hz() == 30);
+
+  REQUIRE(c.send_ping(4242));
+  auto p = c.recv_type(Message::Pong);
+  REQUIRE(p);
+  REQUIRE(TestClient::envelope(*p)->msg_as_Pong()->nonce() == 4242);
+
+  // Two sessions never share a token.
+  TestClient d;
+  REQUIRE(d.connect(srv.port()));
+  REQUIRE(d.send_hello("bob"));
+  auto m2 = d.recv();
+  REQUIRE(m2);
+  auto* w2 = TestClient::envelope(*m2)->msg_as_Welcome();
+  REQUIRE(w2);
+  REQUIRE(std::memcmp(w->token(), w2->token(), sizeof(SessionToken)) != 0);
+  REQUIRE(w2->player_id() != w->player_id());
+}
+
+TEST_CASE("a protocol version mismatch gets Error and a close") {
+  ServerProcess srv;
+  REQUIRE(srv.wait_ready());
+  TestClient c;
+  REQUIRE(c.connect(srv.port()));
+  REQUIRE(c.send_hello("old", static_cast<ProtocolVersion>(99)));
+  REQUIRE(error_code(c.recv()) == ErrorCode::VersionMismatch);
+  REQUIRE(c.wait_closed());
+}
+
+TEST_CASE("garbage gets Error and a close while other clients are unaffected") {
+  ServerProcess srv;
+  REQUIRE(srv.wait_ready());
+  TestClient good;
+  REQUIRE(good.connect(srv.port()));
+  REQUIRE(good.send_hello("good"));
+  REQUIRE(good.recv_type(Message::Welcome));
+
+  TestClient bad;
+  REQUIRE(bad.connect(srv.port()));
+  const uint8_t junk[] = {16, 0, 0, 0, 'n', 'o', 't', ' ', 'a', ' ', 'f', 'l', 'a', 't', 'b', 'u', 'f', 'f', '!', '!'};
+  REQUIRE(bad.send_raw(junk));
+  ErrorCode code = error_code(bad.recv());
+  REQUIRE((code == ErrorCode::WrongIdentifier || code == ErrorCode::Unverifiable));
+  REQUIRE(bad.wait_closed());
+
+  REQUIRE(good.send_ping(7));
+  auto p = good.recv_type(Message::Pong);
+  REQUIRE(p);
+  REQUIRE(TestClient::envelope(*p)->msg_as_Pong()->nonce() == 7);
+}
+
+TEST_CASE("the handshake frame cap is smaller than the one after it") {
+  ServerProcess srv;
+  REQUIRE(srv.wait_ready());
+  // 1000 bytes of name: over the 256-byte cap before Welcome.
+  TestClient c;
+  REQUIRE(c.connect(srv.port()));
+  REQUIRE(c.send_hello(std::string(1000, 'x')));
+  REQUIRE(error_code(c.recv()) == ErrorCode::FrameTooLarge);
+  REQUIRE(c.wait_closed());
+
+  // After Welcome a 1000-byte frame is fine (a Ping padded by a long
+  // Hello-shaped body would be refused as unexpected, so pad a Ping).
+  TestClient d;
+  REQUIRE(d.connect(srv.port()));
+  REQUIRE(d.send_hello("d"));
+  REQUIRE(d.recv_type(Message::Welcome));
+  auto& b = d.enc.builder();
+  auto pad = b.CreateString(std::string(1000, 'p'));  // unreferenced: pads the body
+  (void)pad;
+  REQUIRE(d.send_frame(d.enc.finish(CreatePing(b, 1, 99))));
+  auto p = d.recv_type(Message::Pong);
+  REQUIRE(p);
+  REQUIRE(TestClient::envelope(*p)->msg_as_Pong()->nonce() == 99);
+  // And past the 4 KiB cap it is refused.
+  auto& b2 = d.enc.builder();
+  b2.CreateString(std::string(5000, 'p'));
+  REQUIRE(d.send_frame(d.enc.finish(CreatePing(b2, 1, 100))));
+  REQUIRE(error_code(d.recv_type(Message::Error)) == ErrorCode::FrameTooLarge);
+  REQUIRE(d.wait_closed());
+}
+
+TEST_CASE("a message before Hello is refused") {
+  ServerProcess srv;
+  REQUIRE(srv.wait_ready());
+  TestClient c;
+  REQUIRE(c.connect(srv.port()));
+  auto& b = c.enc.builder();
+  REQUIRE(c.send_frame(c.enc.finish(CreateInput(b, 1, 1, 0, 10, 10, 0))));
+  REQUIRE(error_code(c.recv()) == ErrorCode::UnexpectedMessage);
+  REQUIRE(c.wait_closed());
+}
+
+TEST_CASE("the handshake deadline is for the whole handshake and not inactivity") {
+  TempConfig cfg("[timeouts]\nhandshake_timeout_ms = 400\n");
+  ServerProcess srv({}, cfg.path);
+  REQUIRE(srv.wait_ready());
+  // Slowloris: a byte every 100 ms keeps an inactivity timer happy forever.
+  TestClient c;
+  REQUIRE(c.connect(srv.port()));
+  FrameEncoder enc;
+  auto& b = enc.builder();
+  auto frame = enc.finish(CreateHelloDirect(b, ProtocolVersion::Current, "slow"));
+  std::optional<std::vector<uint8_t>> got;
+  for (size_t i = 0; i < frame.size() - 1 && !got; ++i) {
+    if (!c.send_raw(frame.subspan(i, 1))) break;
+    got = c.recv(std::chrono::milliseconds(100));
+  }
+  REQUIRE(error_code(got) == ErrorCode::HandshakeTimeout);
+  REQUIRE(c.wait_closed());
+}
+
+TEST_CASE("an idle client is closed after the idle deadline") {
+  TempConfig cfg("[timeouts]\nidle_timeout_ms = 1000\n");
+  ServerProcess srv({}, cfg.path);
+  REQUIRE(srv.wait_ready());
+  TestClient c;
+  REQUIRE(c.connect(srv.port()));
+  REQUIRE(c.send_hello());
+  REQUIRE(c.recv_type(Message::Welcome));
+  REQUIRE(error_code(c.recv(std::chrono::seconds(10))) == ErrorCode::IdleTimeout);
+  REQUIRE(c.wait_closed());
+}
+
+TEST_CASE("a message flood is rate limited") {
+  TempConfig cfg("[limits]\nmessages_per_second = 10\nmessage_burst = 20\n");
+  ServerProcess srv({}, cfg.path);
+  REQUIRE(srv.wait_ready());
+  TestClient c;
+  REQUIRE(c.connect(srv.port()));
+  REQUIRE(c.send_hello());
+  REQUIRE(c.recv_type(Message::Welcome));
+  for (uint32_t i = 0; i < 200; ++i)
+    if (!c.send_ping(i)) break;
+  REQUIRE(error_code(c.recv_type(Message::Error)) == ErrorCode::RateLimited);
+  REQUIRE(c.wait_closed());
+}
+
+TEST_CASE("a bad config exits 2 with one line naming the key before binding") {
+  TempConfig cfg("[limits]\nmax_frame_bytes = 10\n");
+  auto r = run_server({"--config", cfg.path, "--port", "0", "--admin-port", "0"});
+  REQUIRE(r.exit_code == 2);
+  REQUIRE(r.output.find("limits.max_frame_bytes") != std::string::npos);
+  REQUIRE(r.output.find("listening") == std::string::npos);
+  REQUIRE(std::count(r.output.begin(), r.output.end(), '\n') == 1);
+
+  TempConfig unknown("[game]\ntickrate = 30\n");
+  r = run_server({"--config", unknown.path});
+  REQUIRE(r.exit_code == 2);
+  REQUIRE(r.output.find("game.tickrate") != std::string::npos);
+
+  r = run_server({"--config", config_path("skirmish.toml"), "--port", "70000"});
+  REQUIRE(r.exit_code == 2);
+  REQUIRE(r.output.find("--port") != std::string::npos);
+
+  r = run_server({"--version"});
+  REQUIRE(r.exit_code == 0);
+  REQUIRE(r.output.find("skirmish-server") != std::string::npos);
+}
+
+TEST_CASE("a port in use is a clear start-up failure") {
+  ServerProcess first;
+  REQUIRE(first.wait_ready());
+  auto r = run_server({"--config", config_path("skirmish.toml"), "--port", std::to_string(first.port()),
+                       "--admin-port", "0", "--shm-name", first.shm_name() + "-b"});
+  REQUIRE(r.exit_code == 1);
+  REQUIRE(r.output.find("cannot listen") != std::string::npos);
+}
+
+TEST_CASE("SIGTERM sends ServerShutdown to every client and exits 0") {
+  ServerProcess srv;
+  REQUIRE(srv.wait_ready());
+  std::vector<std::unique_ptr<TestClient>> clients;
+  for (int i = 0; i < 20; ++i) {
+    clients.push_back(std::make_unique<TestClient>());
+    REQUIRE(clients.back()->connect(srv.port()));
+    REQUIRE(clients.back()->send_hello("c" + std::to_string(i)));
+    REQUIRE(clients.back()->recv_type(Message::Welcome));
+  }
+  srv.signal(SIGTERM);
+  for (auto& c : clients) {
+    auto m = c->recv_type(Message::ServerShutdown);
+    REQUIRE(m);
+    REQUIRE(c->wait_closed());
+  }
+  int status = srv.wait_exit();
+  REQUIRE(WIFEXITED(status));
+  REQUIRE(WEXITSTATUS(status) == 0);
+}

@@ -1,0 +1,171 @@
+#include "server_process.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstring>
+#include <fstream>
+#include <regex>
+#include <thread>
+
+namespace skirmish::test {
+
+std::string server_binary() { return SKIRMISH_SERVER_BIN; }
+std::string config_path(const std::string& name) {
+  if (!name.empty() && name[0] == '/') return name;
+  return std::string(SKIRMISH_SOURCE_DIR) + "/configs/" + name;
+}
+
+bool wait_until(const std::function<bool()>& cond, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!cond()) {
+    if (std::chrono::steady_clock::now() >= deadline) return cond();
+    std::this_thread::sleep_for(5ms);
+  }
+  return true;
+}
+
+namespace {
+
+std::atomic<int> g_counter{0};
+
+pid_t spawn(const std::vector<std::string>& args, int* out_fd) {
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) != 0) return -1;
+  pid_t pid = fork();
+  if (pid == 0) {
+    dup2(p[1], 1);
+    dup2(p[1], 2);
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  close(p[1]);
+  fcntl(p[0], F_SETFL, O_NONBLOCK);
+  *out_fd = p[0];
+  return pid;
+}
+
+void drain(int fd, std::string& into) {
+  char buf[4096];
+  for (;;) {
+    ssize_t n = read(fd, buf, sizeof buf);
+    if (n <= 0) return;
+    into.append(buf, size_t(n));
+  }
+}
+
+}  // namespace
+
+ServerProcess::ServerProcess(std::vector<std::string> extra_args, const std::string& config) {
+  shm_name_ = "skt-" + std::to_string(getpid()) + "-" + std::to_string(g_counter++);
+  std::vector<std::string> args{server_binary(), "--config", config_path(config), "--port", "0",
+                                "--admin-port", "0", "--shm-name", shm_name_};
+  args.insert(args.end(), extra_args.begin(), extra_args.end());
+  pid_ = spawn(args, &log_fd_);
+}
+
+ServerProcess::~ServerProcess() {
+  if (pid_ > 0 && !reaped_) {
+    kill(pid_, SIGKILL);
+    waitpid(pid_, &status_, 0);
+  }
+  if (log_fd_ >= 0) close(log_fd_);
+  // A killed server leaves its segment behind; remove it (ours by name).
+  std::string path = "/dev/shm/" + shm_name_;
+  unlink(path.c_str());
+}
+
+const std::string& ServerProcess::log() {
+  if (log_fd_ >= 0) drain(log_fd_, log_);
+  return log_;
+}
+
+bool ServerProcess::wait_log(const std::string& needle, std::chrono::milliseconds timeout) {
+  return wait_until([&] { return log().find(needle) != std::string::npos; }, timeout);
+}
+
+bool ServerProcess::wait_ready(std::chrono::milliseconds timeout) {
+  static const std::regex game(R"(\] info: listening on [^ \n]+:(\d+)\n)");
+  static const std::regex admin(R"(admin listening on [^ \n]+:(\d+)\n)");
+  bool ok = wait_until(
+      [&] {
+        std::smatch m1, m2;
+        const std::string& l = log();
+        if (std::regex_search(l, m1, game) && std::regex_search(l, m2, admin)) {
+          port_ = uint16_t(std::stoi(m1[1]));
+          admin_port_ = uint16_t(std::stoi(m2[1]));
+          return true;
+        }
+        return !running();
+      },
+      timeout);
+  return ok && port_ != 0;
+}
+
+void ServerProcess::signal(int sig) {
+  if (pid_ > 0 && !reaped_) kill(pid_, sig);
+}
+
+bool ServerProcess::running() {
+  if (pid_ <= 0 || reaped_) return false;
+  pid_t r = waitpid(pid_, &status_, WNOHANG);
+  if (r == pid_) reaped_ = true;
+  return !reaped_;
+}
+
+int ServerProcess::wait_exit(std::chrono::milliseconds timeout) {
+  if (!wait_until([&] { return !running(); }, timeout)) return -1;
+  log();
+  return status_;
+}
+
+RunResult run_server(const std::vector<std::string>& args, std::chrono::milliseconds timeout) {
+  std::vector<std::string> full{server_binary()};
+  full.insert(full.end(), args.begin(), args.end());
+  int fd = -1;
+  pid_t pid = spawn(full, &fd);
+  std::string out;
+  int status = 0;
+  bool done = wait_until(
+      [&] {
+        drain(fd, out);
+        return waitpid(pid, &status, WNOHANG) == pid;
+      },
+      timeout);
+  if (!done) {
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+  }
+  drain(fd, out);
+  close(fd);
+  return {done && WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+long rss_kib(pid_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(f, line))
+    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+  return 0;
+}
+
+int fd_count(pid_t pid) {
+  std::string path = "/proc/" + std::to_string(pid) + "/fd";
+  DIR* d = opendir(path.c_str());
+  if (!d) return -1;
+  int n = 0;
+  while (dirent* e = readdir(d))
+    if (e->d_name[0] != '.') ++n;
+  closedir(d);
+  return n;
+}
+
+}  // namespace skirmish::test
