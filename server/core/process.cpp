@@ -36,7 +36,11 @@ void init_process_title(int argc, char** argv) {
 }
 
 void set_process_title(const std::string& title) {
-  prctl(PR_SET_NAME, title.substr(0, 15).c_str(), 0, 0, 0);
+  // comm (top, pgrep) holds 15 bytes: "skirmish: worker 3" -> "sk-worker-3".
+  std::string comm = title.rfind("skirmish: ", 0) == 0 ? "sk-" + title.substr(10) : title;
+  for (char& ch : comm)
+    if (ch == ' ') ch = '-';
+  prctl(PR_SET_NAME, comm.substr(0, 15).c_str(), 0, 0, 0);
   if (g_title == nullptr || g_title_cap == 0) return;
   size_t n = std::min(title.size(), g_title_cap);
   std::memcpy(g_title, title.data(), n);

@@ -70,6 +70,7 @@ struct Session {
 
   // Identity once the handshake is done.
   uint32_t player_id = 0;
+  uint32_t player_wire = 0;  // players-table handle (shm/handle.h), 0 none
   uint32_t token[4] = {};
   char peer[48] = {};
 };

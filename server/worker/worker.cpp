@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "core/process.h"
+#include "shm/atomic_field.h"
 
 namespace skirmish::worker {
 
@@ -59,8 +60,10 @@ struct Callbacks {
   static void sweep(uv_timer_t* t) { static_cast<Worker*>(t->data)->sweep(); }
 };
 
-Worker::Worker(uv_loop_t* loop, const config::Config& cfg, uint16_t index, int64_t start_ms)
-    : loop_(loop), cfg_(cfg), index_(index), start_ms_(start_ms), enc_(4096) {
+Worker::Worker(uv_loop_t* loop, const config::Config& cfg, uint16_t index, int64_t start_ms,
+               shm::Segment* seg)
+    : loop_(loop), cfg_(cfg), index_(index), start_ms_(start_ms), seg_(seg), enc_(4096) {
+  if (seg_ != nullptr) row_ = &seg_->process(index_);
   uv_check_init(loop_, &flush_check_);
   flush_check_.data = this;
   uv_check_start(&flush_check_, Callbacks::check);
@@ -109,7 +112,12 @@ bool Worker::accept_from(uv_stream_t* server) {
   set_list(s, handshake_list_, now_ms());
   ++sessions_;
   ++stats_.accepted;
-  if (on_sessions_changed) on_sessions_changed(sessions_);
+  if (row_ != nullptr) {
+    // Per connection, not per frame: the master's least-connections pick
+    // reads these.
+    shm::shared_add(row_->connections_open, uint64_t(1));
+    shm::shared_add(row_->connections_accepted, uint64_t(1));
+  }
   uv_read_start(reinterpret_cast<uv_stream_t*>(&s->tcp), Callbacks::alloc, Callbacks::read);
   SPDLOG_DEBUG("session {} from {}", s->id, s->peer);
   return true;
@@ -197,7 +205,30 @@ bool Worker::on_hello(Session* s, const Hello* m) {
     send_error(s, ErrorCode::Internal, true, "no randomness");
     return false;
   }
-  s->player_id = (uint32_t(index_) << 24) | (next_player_++ & 0xFFFFFF);
+  if (seg_ != nullptr) {
+    // The session's durable half lives in shared memory, so it outlives
+    // this process (resume, adoption).
+    const uint32_t id = seg_->next_player_id();
+    auto h = seg_->players().alloc([&](shm::PlayerRow& row) {
+      row.state = shm::PlayerState::Connected;
+      row.player_id = id;
+      std::memcpy(row.token, s->token, sizeof row.token);
+      row.connection_gen = 1;
+      row.rating = float(cfg_.rating_initial);
+      row.rd = 350.f;
+      row.volatility = 0.06f;
+      row.worker = index_;
+      std::memcpy(row.name, name->data(), std::min<size_t>(name->size(), sizeof row.name));
+    });
+    if (!h) {
+      send_error(s, ErrorCode::ServerFull, true, "player table full");
+      return false;
+    }
+    s->player_id = id;
+    s->player_wire = shm::to_wire(*h);
+  } else {
+    s->player_id = uint32_t(s->id);
+  }
   s->state = SessionState::Ready;
   s->decoder.set_max_frame_bytes(cfg_.max_frame_bytes);
   set_list(s, idle_list_, now_ms());
@@ -261,10 +292,43 @@ void Worker::close_now(Session* s) {
   s->node.unlink();
   --sessions_;
   ++stats_.closed;
-  if (on_sessions_changed) on_sessions_changed(sessions_);
+  release_player(s);
+  if (row_ != nullptr) {
+    shm::shared_sub(row_->connections_open, uint64_t(1));
+    shm::shared_add(row_->connections_closed, uint64_t(1));
+  }
   // Pending writes complete with UV_ECANCELED before the close callback, so
   // the Session outlives every callback that names it.
   uv_close(reinterpret_cast<uv_handle_t*>(&s->tcp), Callbacks::closed);
+}
+
+void Worker::release_player(Session* s) {
+  if (seg_ == nullptr || s->player_wire == 0) return;
+  auto players = seg_->players();
+  auto h = shm::from_wire(s->player_wire);
+  s->player_wire = 0;
+  if (!h) return;
+  if (cfg_.resume_grace_ms == 0) {
+    players.release(*h);
+    return;
+  }
+  // Keep the seat for the resume grace; the coordinator frees it after.
+  auto guard = players.lock();
+  if (shm::PlayerRow* row = players.get(*h)) {
+    row->disconnected_at_ms = core::monotonic_ms();
+    row->worker = shm::kNoWorker;
+    shm::shared_store(row->state, shm::PlayerState::Disconnected);
+  }
+}
+
+void Worker::publish_stats(shm::ProcessRow& row) const {
+  using shm::shared_store;
+  shared_store(row.frames_in, stats_.frames_in);
+  shared_store(row.frames_out, stats_.frames_out);
+  shared_store(row.bytes_in, stats_.bytes_in);
+  shared_store(row.bytes_out, stats_.bytes_out);
+  shared_store(row.errors_sent, stats_.errors_sent);
+  shared_store(row.slow_consumers, stats_.slow_consumers);
 }
 
 void Worker::mark_dirty(Session* s) {

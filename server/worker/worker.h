@@ -25,6 +25,7 @@
 
 #include "codec.h"
 #include "config/config.h"
+#include "shm/segment.h"
 #include "worker/session.h"
 
 namespace skirmish::worker {
@@ -47,7 +48,10 @@ struct Stats {
 
 class Worker {
  public:
-  Worker(uv_loop_t* loop, const config::Config& cfg, uint16_t index, int64_t start_ms);
+  // `seg` may be null (no shared state: tests of the session layer alone);
+  // with it, players are recorded in its table and counters published.
+  Worker(uv_loop_t* loop, const config::Config& cfg, uint16_t index, int64_t start_ms,
+         shm::Segment* seg);
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
@@ -67,11 +71,13 @@ class Worker {
   void close_all();
 
   size_t session_count() const { return sessions_; }
+  // Copies the counters into this worker's process row (called on the
+  // heartbeat, not per frame, so the hot path touches no shared line).
+  void publish_stats(shm::ProcessRow& row) const;
   const Stats& stats() const { return stats_; }
   uint16_t index() const { return index_; }
 
   // Called with the number of live sessions whenever it changes.
-  std::function<void(size_t)> on_sessions_changed;
 
  private:
   friend struct Callbacks;
@@ -86,6 +92,7 @@ class Worker {
   void send_error(Session* s, proto::ErrorCode code, bool fatal, std::string_view text);
   void begin_close(Session* s);  // flush what is queued, then close
   void close_now(Session* s);
+  void release_player(Session* s);
   void mark_dirty(Session* s);
   void flush(Session* s);
   void flush_dirty();
@@ -98,8 +105,9 @@ class Worker {
   config::Config cfg_;
   uint16_t index_;
   int64_t start_ms_;  // server start, for server_time_ms
+  shm::Segment* seg_;
+  shm::ProcessRow* row_ = nullptr;
   uint64_t next_session_id_ = 1;
-  uint32_t next_player_ = 1;
   size_t sessions_ = 0;
   Stats stats_;
 

@@ -1,0 +1,142 @@
+#include "coordinator/coordinator_process.h"
+
+#include <spdlog/spdlog.h>
+#include <uv.h>
+
+#include <vector>
+
+#include "core/live_config.h"
+#include "core/log.h"
+#include "core/process.h"
+#include "shm/atomic_field.h"
+#include "shm/segment.h"
+
+namespace skirmish::coordinator {
+
+namespace {
+
+constexpr uint64_t kHeartbeatMs = 250;
+
+struct Proc {
+  const core::ChildContext* ctx;
+  config::Config cfg;
+  uv_loop_t loop;
+  uv_pipe_t ipc;
+  uv_poll_t event_poll;
+  uv_timer_t heartbeat;
+  uv_timer_t tick;
+  shm::ProcessRow* row = nullptr;
+  char ipc_buf[64];
+};
+
+void stop(Proc* p) {
+  for (uv_handle_t* h : {reinterpret_cast<uv_handle_t*>(&p->ipc), reinterpret_cast<uv_handle_t*>(&p->event_poll),
+                         reinterpret_cast<uv_handle_t*>(&p->heartbeat), reinterpret_cast<uv_handle_t*>(&p->tick)})
+    if (!uv_is_closing(h)) uv_close(h, nullptr);
+}
+
+// Frees the seats of players whose connection dropped longer ago than the
+// resume grace. Two passes: find candidates without the lock, then re-check
+// and release each under it (a resume may have won the race).
+void sweep_players(Proc* p) {
+  auto players = p->ctx->seg->players();
+  const int64_t now = core::monotonic_ms();
+  std::vector<shm::Handle> expired;
+  players.for_each_used([&](shm::Handle h, shm::PlayerRow& row) {
+    if (shm::shared_load(row.state) == shm::PlayerState::Disconnected &&
+        now - shm::shared_load(row.disconnected_at_ms) >= int64_t(p->cfg.resume_grace_ms))
+      expired.push_back(h);
+  });
+  for (shm::Handle h : expired) {
+    bool still = false;
+    {
+      auto guard = players.lock();
+      shm::PlayerRow* row = players.get(h);
+      still = row != nullptr && row->state == shm::PlayerState::Disconnected;
+    }
+    if (still) players.release(h);
+  }
+  if (!expired.empty()) SPDLOG_DEBUG("freed {} seats past the resume grace", expired.size());
+}
+
+void on_event(uv_poll_t* h, int status, int) {
+  auto* p = static_cast<Proc*>(h->data);
+  if (status < 0) return;
+  shm::drain_eventfd(p->row->event_fd);
+  shm::Mailbox mb = p->ctx->seg->mailbox(p->ctx->index);
+  shm::Event evs[64];
+  while (size_t n = mb.pop_batch(evs, 64)) {
+    for (size_t i = 0; i < n; ++i) {
+      switch (static_cast<shm::EventType>(evs[i].type)) {
+        case shm::EventType::Shutdown:
+          spdlog::info("shutdown; exiting");
+          stop(p);
+          return;
+        case shm::EventType::Reload:
+          core::apply_live_key(p->cfg, evs[i]);
+          if (evs[i].a == uint32_t(core::LiveKey::Commit)) spdlog::info("config reloaded");
+          break;
+        default:
+          break;
+      }
+    }
+  }
+}
+
+}  // namespace
+
+int run_coordinator_process(const core::ChildContext& ctx) {
+  Proc p;
+  p.ctx = &ctx;
+  p.cfg = *ctx.cfg;
+  log::init_logging("coordinator", *log::parse_level(p.cfg.log_level));
+  core::set_process_title("skirmish: coordinator");
+  p.row = &ctx.seg->process(ctx.index);
+
+  uv_loop_init(&p.loop);
+  uv_pipe_init(&p.loop, &p.ipc, 0);
+  p.ipc.data = &p;
+  uv_pipe_open(&p.ipc, ctx.ipc_fd);
+  uv_read_start(
+      reinterpret_cast<uv_stream_t*>(&p.ipc),
+      [](uv_handle_t* h, size_t, uv_buf_t* buf) {
+        auto* pp = static_cast<Proc*>(h->data);
+        *buf = uv_buf_init(pp->ipc_buf, sizeof pp->ipc_buf);
+      },
+      [](uv_stream_t* s, ssize_t n, const uv_buf_t*) {
+        if (n < 0) {
+          spdlog::warn("master gone; exiting");
+          stop(static_cast<Proc*>(s->data));
+        }
+      });
+
+  uv_poll_init(&p.loop, &p.event_poll, p.row->event_fd);
+  p.event_poll.data = &p;
+  uv_poll_start(&p.event_poll, UV_READABLE, on_event);
+
+  uv_timer_init(&p.loop, &p.heartbeat);
+  p.heartbeat.data = &p;
+  uv_timer_start(
+      &p.heartbeat,
+      [](uv_timer_t* t) {
+        auto* pp = static_cast<Proc*>(t->data);
+        shm::shared_store(pp->row->heartbeat_ms, core::monotonic_ms());
+      },
+      0, kHeartbeatMs);
+
+  uv_timer_init(&p.loop, &p.tick);
+  p.tick.data = &p;
+  uv_timer_start(&p.tick, [](uv_timer_t* t) { sweep_players(static_cast<Proc*>(t->data)); }, p.cfg.interval_ms,
+                 p.cfg.interval_ms);
+
+  shm::shared_store(p.row->heartbeat_ms, core::monotonic_ms());
+  shm::shared_store(p.row->state, shm::ProcessState::Up);
+  on_event(&p.event_poll, 0, UV_READABLE);
+  spdlog::info("coordinator up");
+  uv_run(&p.loop, UV_RUN_DEFAULT);
+  uv_loop_close(&p.loop);
+  spdlog::default_logger()->flush();
+  return 0;
+}
+
+}  // namespace skirmish::coordinator

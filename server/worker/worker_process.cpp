@@ -1,0 +1,159 @@
+#include "worker/worker_process.h"
+
+#include <spdlog/spdlog.h>
+#include <uv.h>
+
+#include "core/log.h"
+#include "core/process.h"
+#include "shm/atomic_field.h"
+#include "shm/segment.h"
+#include "core/live_config.h"
+#include "worker/worker.h"
+
+namespace skirmish::worker {
+
+namespace {
+
+constexpr uint64_t kHeartbeatMs = 250;
+
+struct Proc {
+  const core::ChildContext* ctx;
+  config::Config cfg;
+  uv_loop_t loop;
+  uv_pipe_t ipc;
+  uv_poll_t event_poll;
+  uv_timer_t heartbeat;
+  Worker* worker = nullptr;
+  shm::ProcessRow* row = nullptr;
+  bool draining = false;
+  int64_t drain_deadline_ms = 0;
+  char ipc_byte[64];
+};
+
+void stop(Proc* p) {
+  p->worker->close_all();
+  for (uv_handle_t* h : {reinterpret_cast<uv_handle_t*>(&p->ipc), reinterpret_cast<uv_handle_t*>(&p->event_poll),
+                         reinterpret_cast<uv_handle_t*>(&p->heartbeat)})
+    if (!uv_is_closing(h)) uv_close(h, nullptr);
+}
+
+void begin_drain(Proc* p, uint32_t drain_ms) {
+  if (p->draining) return;
+  p->draining = true;
+  p->drain_deadline_ms = core::monotonic_ms() + drain_ms;
+  shm::shared_store(p->row->state, shm::ProcessState::Draining);
+  spdlog::info("draining {} sessions", p->worker->session_count());
+  p->worker->shutdown_all(drain_ms);
+}
+
+void on_heartbeat(uv_timer_t* t) {
+  auto* p = static_cast<Proc*>(t->data);
+  shm::shared_store(p->row->heartbeat_ms, core::monotonic_ms());
+  p->worker->publish_stats(*p->row);
+  if (p->draining && (p->worker->session_count() == 0 || core::monotonic_ms() >= p->drain_deadline_ms)) {
+    spdlog::info("drained; exiting");
+    stop(p);
+  }
+}
+
+void on_event(uv_poll_t* h, int status, int) {
+  auto* p = static_cast<Proc*>(h->data);
+  if (status < 0) return;
+  shm::drain_eventfd(p->ctx->seg->process(p->ctx->index).event_fd);
+  shm::Mailbox mb = p->ctx->seg->mailbox(p->ctx->index);
+  shm::Event evs[64];
+  while (size_t n = mb.pop_batch(evs, 64)) {
+    for (size_t i = 0; i < n; ++i) {
+      const shm::Event& e = evs[i];
+      switch (static_cast<shm::EventType>(e.type)) {
+        case shm::EventType::Shutdown:
+          begin_drain(p, uint32_t(e.a));
+          break;
+        case shm::EventType::Reload:
+          if (core::apply_live_key(p->cfg, e)) {
+            p->worker->apply_config(p->cfg);
+            if (e.a == uint32_t(core::LiveKey::Commit)) spdlog::info("config reloaded");
+          }
+          break;
+        default:
+          SPDLOG_DEBUG("event {} ignored", e.type);
+          break;
+      }
+    }
+  }
+}
+
+void on_ipc_read(uv_stream_t* s, ssize_t nread, const uv_buf_t*) {
+  auto* p = static_cast<Proc*>(s->data);
+  if (nread < 0) {
+    // EOF: the master is gone. Nothing here may outlive it.
+    spdlog::warn("master gone ({}); exiting", uv_strerror(int(nread)));
+    stop(p);
+    return;
+  }
+  auto* pipe = reinterpret_cast<uv_pipe_t*>(s);
+  while (uv_pipe_pending_count(pipe) > 0) {
+    if (uv_pipe_pending_type(pipe) != UV_TCP) break;
+    if (p->draining) {
+      // Accept and close at once: the master stopped sending, this is one
+      // that crossed the Shutdown in flight.
+      uv_tcp_t* t = new uv_tcp_t;
+      uv_tcp_init(&p->loop, t);
+      uv_accept(s, reinterpret_cast<uv_stream_t*>(t));
+      uv_close(reinterpret_cast<uv_handle_t*>(t), [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
+      continue;
+    }
+    p->worker->accept_from(s);
+  }
+}
+
+}  // namespace
+
+int run_worker_process(const core::ChildContext& ctx) {
+  Proc p;
+  p.ctx = &ctx;
+  p.cfg = *ctx.cfg;
+  log::init_logging("worker-" + std::to_string(ctx.index), *log::parse_level(p.cfg.log_level));
+  core::set_process_title("skirmish: worker " + std::to_string(ctx.index));
+  p.row = &ctx.seg->process(ctx.index);
+
+  uv_loop_init(&p.loop);
+  Worker w(&p.loop, p.cfg, uint16_t(ctx.index), ctx.start_ms, ctx.seg);
+  p.worker = &w;
+
+  uv_pipe_init(&p.loop, &p.ipc, 1);
+  p.ipc.data = &p;
+  if (int r = uv_pipe_open(&p.ipc, ctx.ipc_fd)) {
+    spdlog::critical("ipc pipe: {}", uv_strerror(r));
+    return 1;
+  }
+  uv_read_start(
+      reinterpret_cast<uv_stream_t*>(&p.ipc),
+      [](uv_handle_t* h, size_t, uv_buf_t* buf) {
+        auto* pp = static_cast<Proc*>(h->data);
+        *buf = uv_buf_init(pp->ipc_byte, sizeof pp->ipc_byte);
+      },
+      on_ipc_read);
+
+  uv_poll_init(&p.loop, &p.event_poll, p.row->event_fd);
+  p.event_poll.data = &p;
+  uv_poll_start(&p.event_poll, UV_READABLE, on_event);
+
+  uv_timer_init(&p.loop, &p.heartbeat);
+  p.heartbeat.data = &p;
+  uv_timer_start(&p.heartbeat, on_heartbeat, 0, kHeartbeatMs);
+
+  shm::shared_store(p.row->heartbeat_ms, core::monotonic_ms());
+  shm::shared_store(p.row->state, shm::ProcessState::Up);
+  // Events posted while we were down (a respawn) wait in the ring.
+  on_event(&p.event_poll, 0, UV_READABLE);
+  spdlog::info("worker {} up", ctx.index);
+
+  uv_run(&p.loop, UV_RUN_DEFAULT);
+  w.publish_stats(*p.row);
+  uv_loop_close(&p.loop);
+  spdlog::default_logger()->flush();
+  return 0;
+}
+
+}  // namespace skirmish::worker
