@@ -67,8 +67,9 @@ TEST_CASE("the server starts on port 0 and says where it listens") {
   REQUIRE(srv.port() != srv.admin_port());
   // Every line names its process role.
   REQUIRE(srv.log().find("master[") != std::string::npos);
-  std::string health = http_get(srv.admin_port(), "/healthz");
-  REQUIRE(health.rfind("HTTP/1.1 200", 0) == 0);
+  // Healthy once the coordinator and a worker report Up.
+  REQUIRE(wait_until([&] { return http_get(srv.admin_port(), "/healthz").rfind("HTTP/1.1 200", 0) == 0; }, 10s));
+  REQUIRE(http_get(srv.admin_port(), "/readyz").rfind("HTTP/1.1 200", 0) == 0);
   REQUIRE(http_get(srv.admin_port(), "/nope").rfind("HTTP/1.1 404", 0) == 0);
 }
 

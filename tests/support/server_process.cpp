@@ -66,6 +66,13 @@ void drain(int fd, std::string& into) {
 
 ServerProcess::ServerProcess(std::vector<std::string> extra_args, const std::string& config) {
   shm_name_ = "skt-" + std::to_string(getpid()) + "-" + std::to_string(g_counter++);
+  // A test may name the segment itself (stale-segment tests).
+  for (size_t i = 0; i + 1 < extra_args.size(); ++i)
+    if (extra_args[i] == "--shm-name") {
+      shm_name_ = extra_args[i + 1];
+      extra_args.erase(extra_args.begin() + ptrdiff_t(i), extra_args.begin() + ptrdiff_t(i) + 2);
+      break;
+    }
   std::vector<std::string> args{server_binary(), "--config", config_path(config), "--port", "0",
                                 "--admin-port", "0", "--shm-name", shm_name_};
   args.insert(args.end(), extra_args.begin(), extra_args.end());
