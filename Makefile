@@ -43,5 +43,9 @@ test-asan: test-deps build-asan
 
 test: test-normal test-asan
 
+# Prints figures; not a test. See bench/README.md.
+bench: build
+	bench/run_handoff_bench.sh $(BUILD)
+
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

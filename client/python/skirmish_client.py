@@ -36,7 +36,7 @@ DEFAULT_MAX_FRAME_BYTES = 1 << 20
 
 __all__ = [
     "Client", "ConnectionClosed", "ProtocolError", "ServerError", "connect",
-    "encode_hello", "encode_ping", "finish_frame", "proto", "use_generated",
+    "decode_body", "encode_hello", "encode_ping", "finish_frame", "proto", "use_generated",
 ]
 
 
@@ -227,7 +227,8 @@ class Client:
     def recv_message(self, timeout=None):
         """The next message as (type name, generated object), e.g.
         ("Welcome", <Welcome>). Raises ConnectionClosed at EOF and
-        TimeoutError after `timeout` seconds (default: the socket's)."""
+        TimeoutError after `timeout` seconds (default: the socket's); a
+        timeout in the middle of a frame leaves the stream unusable."""
         if self._pending:
             return self._pending.popleft()
         if timeout is None:

@@ -370,3 +370,32 @@ TEST_CASE("a client that never reads is closed at the write-queue cap and memory
   REQUIRE(reader.send_ping(5));
   REQUIRE(reader.recv_type(Message::Pong));
 }
+
+TEST_CASE("past the global connection cap the master answers ServerFull") {
+  TempConfig cfg("[limits]\nmax_connections = 5\n");
+  ServerProcess srv({"--workers", "2"}, cfg.path);
+  REQUIRE(srv.wait_ready());
+  std::vector<std::unique_ptr<TestClient>> clients;
+  for (int i = 0; i < 5; ++i) {
+    clients.push_back(std::make_unique<TestClient>());
+    REQUIRE(clients.back()->connect(srv.port()));
+    REQUIRE(clients.back()->send_hello());
+    REQUIRE(clients.back()->recv_type(Message::Welcome));
+  }
+  TestClient extra;
+  REQUIRE(extra.connect(srv.port()));
+  auto m = extra.recv();
+  REQUIRE(m);
+  REQUIRE(TestClient::envelope(*m)->msg_type() == Message::Error);
+  REQUIRE(TestClient::envelope(*m)->msg_as_Error()->code() == ErrorCode::ServerFull);
+  REQUIRE(extra.wait_closed());
+  // One leaves, one more fits.
+  clients.pop_back();
+  REQUIRE(wait_until(
+      [&] {
+        TestClient again;
+        if (!again.connect(srv.port()) || !again.send_hello()) return false;
+        return bool(again.recv_type(Message::Welcome, 1s));
+      },
+      10s));
+}
