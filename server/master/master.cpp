@@ -160,6 +160,15 @@ bool Master::spawn(uint32_t index) {
     spdlog::error("socketpair: {}", strerror(errno));
     return false;
   }
+  // The row is reset before fork: the child writes Up into it as soon as it
+  // runs, and a store from the parent after fork() could overwrite that.
+  const int64_t now = core::monotonic_ms();
+  shm::ProcessRow& row = seg_->process(index);
+  shm::shared_store(row.connections_open, uint64_t(0));
+  shm::shared_store(row.connections_accepted, uint64_t(0));
+  shm::shared_store(row.heartbeat_ms, now);
+  shm::shared_store(row.started_at_ms, now);
+  shm::shared_store(row.state, shm::ProcessState::Starting);
   spdlog::default_logger()->flush();  // nothing buffered may be written twice
   pid_t pid = fork();
   if (pid < 0) {
@@ -179,18 +188,11 @@ bool Master::spawn(uint32_t index) {
   Child& c = children_[index];
   c.pid = pid;
   c.handed = 0;
-  c.started_ms = core::monotonic_ms();
+  c.started_ms = now;
   c.pipe = new uv_pipe_t;
   uv_pipe_init(loop_, c.pipe, is_worker(index) ? 1 : 0);
   uv_pipe_open(c.pipe, sv[0]);
-
-  shm::ProcessRow& row = seg_->process(index);
-  shm::shared_store(row.connections_open, uint64_t(0));
-  shm::shared_store(row.connections_accepted, uint64_t(0));
-  shm::shared_store(row.heartbeat_ms, c.started_ms);
-  shm::shared_store(row.started_at_ms, c.started_ms);
   shm::shared_store(row.pid, int32_t(pid));
-  shm::shared_store(row.state, shm::ProcessState::Starting);
   spdlog::info("{} started (pid {})", role_name(index), pid);
   return true;
 }
