@@ -1,0 +1,448 @@
+#include "skirmish_client.h"
+
+#include <memory>
+#include <utility>
+
+namespace skirmish::client {
+
+using proto::DecodeError;
+using proto::Frame;
+using proto::Message;
+
+namespace {
+
+constexpr size_t kReadBufferBytes = 64 * 1024;
+// Beyond this capacity a drained write buffer is given back, so one burst
+// does not pin memory on each of thousands of idle bots.
+constexpr size_t kKeepBufferBytes = 16 * 1024;
+
+// One read buffer per thread, shared by every Client on it. libuv calls
+// alloc_cb and then read_cb for one stream at a time, and read_cb decodes
+// the chunk completely (copying only a split frame into the decoder) before
+// the next alloc, so one buffer is enough. `busy` guards the assumption.
+struct ReadScratch {
+  alignas(8) uint8_t data[kReadBufferBytes];
+  bool busy = false;
+};
+
+ReadScratch& read_scratch() {
+  thread_local std::unique_ptr<ReadScratch> s = std::make_unique<ReadScratch>();
+  return *s;
+}
+
+// One encoder per thread: a message is encoded and, before anything else
+// can run, either written or copied into its connection's queue.
+proto::FrameEncoder& encoder() {
+  thread_local proto::FrameEncoder enc(256);
+  return enc;
+}
+
+uint32_t now_us32() { return uint32_t(uv_hrtime() / 1000); }
+
+}  // namespace
+
+const char* to_string(State s) {
+  switch (s) {
+    case State::Idle: return "idle";
+    case State::Connecting: return "connecting";
+    case State::Handshaking: return "handshaking";
+    case State::Ready: return "ready";
+    case State::Closing: return "closing";
+    case State::Closed: return "closed";
+  }
+  return "?";
+}
+
+// The socket and everything libuv may still touch after the Client is gone.
+// Freed only from the handle's close callback; `owner` is null once the
+// Client has been destroyed (or the connect failed synchronously).
+struct Client::Conn {
+  uv_tcp_t tcp;
+  uv_connect_t connect_req;
+  uv_write_t write_req;
+  Client* owner = nullptr;
+  std::vector<uint8_t> out;       // frames not yet handed to libuv
+  std::vector<uint8_t> inflight;  // the buffer of the one outstanding uv_write
+  size_t inflight_off = 0;        // bytes of `inflight` the kernel took before uv_write
+  bool writing = false;
+  bool closing = false;  // uv_close called
+};
+
+// The C callbacks libuv calls; they forward to the owner while there is one.
+struct ClientIo {
+  static Client::Conn* conn(void* data) { return static_cast<Client::Conn*>(data); }
+
+  static void connected(uv_connect_t* req, int status) {
+    Client::Conn* c = conn(req->data);
+    if (c->owner != nullptr) c->owner->on_connect(status);
+  }
+  static void alloc(uv_handle_t*, size_t, uv_buf_t* buf) {
+    ReadScratch& s = read_scratch();
+    if (s.busy) {  // never happens; libuv then reports UV_ENOBUFS
+      *buf = uv_buf_init(nullptr, 0);
+      return;
+    }
+    s.busy = true;
+    *buf = uv_buf_init(reinterpret_cast<char*>(s.data), sizeof s.data);
+  }
+  static void read(uv_stream_t* st, ssize_t nread, const uv_buf_t* buf) {
+    ReadScratch& s = read_scratch();
+    if (buf->base == reinterpret_cast<char*>(s.data)) s.busy = false;
+    Client::Conn* c = conn(st->data);
+    if (c->owner != nullptr) c->owner->on_read(nread, reinterpret_cast<const uint8_t*>(buf->base));
+  }
+  static void written(uv_write_t* req, int status) {
+    Client::Conn* c = conn(req->data);
+    c->writing = false;
+    c->inflight.clear();
+    c->inflight_off = 0;
+    if (c->inflight.capacity() > kKeepBufferBytes) std::vector<uint8_t>().swap(c->inflight);
+    if (c->owner != nullptr) c->owner->on_write_done(status);
+  }
+  static void closed(uv_handle_t* h) {
+    Client::Conn* c = conn(h->data);
+    Client* owner = c->owner;
+    delete c;
+    if (owner != nullptr) owner->on_handle_closed();
+  }
+  static void close_conn(Client::Conn* c) {
+    if (c->closing) return;
+    c->closing = true;
+    // Pending write and connect requests complete with UV_ECANCELED before
+    // `closed` runs, so the Conn outlives every callback that names it.
+    uv_close(reinterpret_cast<uv_handle_t*>(&c->tcp), closed);
+  }
+};
+
+Client::Client(uv_loop_t* loop, Options options, Callbacks callbacks)
+    : loop_(loop),
+      opts_(std::move(options)),
+      cb_(std::move(callbacks)),
+      decoder_(proto::DecodeLimits{.max_frame_bytes = opts_.max_frame_bytes}),
+      history_(opts_.snapshot_history) {}
+
+Client::~Client() {
+  if (alive_ != nullptr) *alive_ = false;
+  if (conn_ != nullptr) {
+    conn_->owner = nullptr;
+    ClientIo::close_conn(conn_);
+    conn_ = nullptr;
+  }
+}
+
+int Client::connect(const char* ip, uint16_t port) {
+  if (state_ != State::Idle && state_ != State::Closed) return UV_EBUSY;
+  if (ip == nullptr) return UV_EINVAL;
+  sockaddr_storage addr{};
+  if (uv_ip4_addr(ip, port, reinterpret_cast<sockaddr_in*>(&addr)) != 0 &&
+      uv_ip6_addr(ip, port, reinterpret_cast<sockaddr_in6*>(&addr)) != 0)
+    return UV_EINVAL;
+  auto* c = new Conn();
+  int r = uv_tcp_init(loop_, &c->tcp);
+  if (r != 0) {
+    delete c;
+    return r;
+  }
+  c->tcp.data = c;
+  c->connect_req.data = c;
+  c->write_req.data = c;
+  r = uv_tcp_connect(&c->connect_req, &c->tcp, reinterpret_cast<const sockaddr*>(&addr), ClientIo::connected);
+  if (r != 0) {
+    ClientIo::close_conn(c);  // no owner: freed quietly
+    return r;
+  }
+  c->owner = this;
+  conn_ = c;
+  state_ = State::Connecting;
+  close_reason_ = 0;
+  decoder_ = proto::FrameDecoder(proto::DecodeLimits{.max_frame_bytes = opts_.max_frame_bytes});
+  player_id_ = 0;
+  worker_index_ = 0;
+  tick_rate_hz_ = 0;
+  // The token, last input seq and snapshot history stay for resume();
+  // hello() starts a new session and clears them.
+  return 0;
+}
+
+void Client::close() { shut(0); }
+
+void Client::shut(int reason) {
+  if (state_ == State::Idle || state_ == State::Closing || state_ == State::Closed) return;
+  state_ = State::Closing;
+  close_reason_ = reason;
+  if (conn_ != nullptr) ClientIo::close_conn(conn_);
+}
+
+void Client::on_handle_closed() {
+  conn_ = nullptr;
+  state_ = State::Closed;
+  if (cb_.on_closed) {
+    // A copy: the callback may destroy this Client or replace on_closed.
+    auto cb = cb_.on_closed;
+    cb(close_reason_);
+  }
+}
+
+void Client::on_connect(int status) {
+  if (state_ != State::Connecting) return;  // close() came first (UV_ECANCELED)
+  if (status == 0) {
+    if (opts_.tcp_nodelay) uv_tcp_nodelay(&conn_->tcp, 1);
+    status = uv_read_start(reinterpret_cast<uv_stream_t*>(&conn_->tcp), ClientIo::alloc, ClientIo::read);
+  }
+  if (status != 0) {
+    shut(status);
+  } else {
+    state_ = State::Handshaking;
+    if (opts_.auto_hello) hello();  // a failure closes; on_closed says why
+    if (!open()) status = close_reason_;
+  }
+  // Last: the callback may close, send, or destroy this Client.
+  if (cb_.on_connected) cb_.on_connected(status);
+}
+
+void Client::on_read(ssize_t nread, const uint8_t* data) {
+  if (nread == 0) return;  // EAGAIN
+  if (nread < 0) {         // UV_EOF: the server closed; else a socket error
+    shut(int(nread));
+    return;
+  }
+  if (!open()) return;
+  stats_.bytes_in += uint64_t(nread);
+  bool alive = true;
+  alive_ = &alive;
+  corked_ = true;
+  DecodeError e = decoder_.feed(data, size_t(nread), [&](const Frame& f) {
+    dispatch(f);
+    // `this` may be gone after a callback; only then is `alive` false.
+    return alive && open();
+  });
+  if (!alive) return;
+  alive_ = nullptr;
+  corked_ = false;
+  if (e != DecodeError::None) {
+    shut(kClosedDecodeError);
+    return;
+  }
+  if (open()) flush();  // replies of the whole batch in one write
+}
+
+void Client::dispatch(const Frame& f) {
+  ++stats_.frames_in;
+  const proto::Envelope* env = f.envelope;
+  switch (f.type) {
+    case Message::Welcome: {
+      const proto::Welcome* m = env->msg_as_Welcome();
+      if (const proto::SessionToken* t = m->token()) token_ = {t->w0(), t->w1(), t->w2(), t->w3()};
+      player_id_ = m->player_id();
+      worker_index_ = m->worker_index();
+      tick_rate_hz_ = m->tick_rate_hz();
+      welcome_ms_ = uv_now(loop_);
+      state_ = State::Ready;
+      if (cb_.on_welcome) cb_.on_welcome(*m);
+      return;
+    }
+    case Message::Pong: {
+      const proto::Pong* m = env->msg_as_Pong();
+      // Both ends are the low 32 bits of microseconds: wraps cleanly.
+      const uint32_t rtt_us = now_us32() - m->client_time_us();
+      if (cb_.on_pong) cb_.on_pong(rtt_us, m->nonce());
+      return;
+    }
+    case Message::QueueStatus:
+      if (cb_.on_queue_status) cb_.on_queue_status(*env->msg_as_QueueStatus());
+      return;
+    case Message::MatchFound:
+      history_.reset();  // a new match: no old world is a valid base
+      if (cb_.on_match_found) cb_.on_match_found(*env->msg_as_MatchFound());
+      return;
+    case Message::Snapshot:
+      on_snapshot_msg(*env->msg_as_Snapshot(), f.body.size() + proto::kFrameHeaderBytes);
+      return;
+    case Message::MatchEnd:
+      if (cb_.on_match_end) cb_.on_match_end(*env->msg_as_MatchEnd());
+      return;
+    case Message::Error: {
+      const proto::Error* m = env->msg_as_Error();
+      const size_t code = size_t(m->code());
+      ++stats_.errors;
+      if (code < kErrorCodeCount)
+        ++stats_.errors_by_code[code];
+      else
+        ++stats_.errors_unknown_code;
+      std::string_view text;
+      if (const flatbuffers::String* t = m->text()) text = std::string_view(t->c_str(), t->size());
+      if (cb_.on_error) cb_.on_error(m->code(), text, m->fatal());
+      return;
+    }
+    case Message::ServerShutdown:
+      if (cb_.on_server_shutdown) cb_.on_server_shutdown(*env->msg_as_ServerShutdown());
+      return;
+    default:  // Hello, Ping, QueueJoin, ...: only a client sends these
+      ++stats_.unexpected_messages;
+      return;
+  }
+}
+
+void Client::on_snapshot_msg(const proto::Snapshot& s, size_t frame_bytes) {
+  switch (history_.apply(s)) {
+    case ApplyResult::Full:
+      ++stats_.snapshots_full;
+      stats_.snapshot_bytes_full += frame_bytes;
+      break;
+    case ApplyResult::Delta:
+      ++stats_.snapshots_delta;
+      stats_.snapshot_bytes_delta += frame_bytes;
+      break;
+    case ApplyResult::MissingBase: ++stats_.snapshots_missing_base; return;
+    case ApplyResult::Stale: ++stats_.snapshots_stale; return;
+  }
+  if (cb_.on_snapshot) cb_.on_snapshot(*history_.newest());
+}
+
+// ---- sending ----
+
+size_t Client::write_queue_bytes() const {
+  if (conn_ == nullptr) return 0;
+  return conn_->out.size() + (conn_->writing ? conn_->inflight.size() - conn_->inflight_off : 0);
+}
+
+int Client::send_frame(const uint8_t* data, size_t len) {
+  if (!open()) return UV_ENOTCONN;
+  Conn& c = *conn_;
+  if (write_queue_bytes() + len > opts_.max_write_queue_bytes) {
+    ++stats_.write_queue_full;
+    return UV_ENOBUFS;
+  }
+  ++stats_.frames_out;
+  stats_.bytes_out += len;
+  if (!c.writing && c.out.empty() && !corked_) {
+    // Nothing queued: straight from the encoder to the kernel, no copy.
+    uv_buf_t b = uv_buf_init(const_cast<char*>(reinterpret_cast<const char*>(data)), unsigned(len));
+    int n = uv_try_write(reinterpret_cast<uv_stream_t*>(&c.tcp), &b, 1);
+    if (n >= 0 && size_t(n) == len) return 0;
+    if (n < 0 && n != UV_EAGAIN) {
+      shut(n);
+      return n;
+    }
+    const size_t done = n > 0 ? size_t(n) : 0;
+    c.out.insert(c.out.end(), data + done, data + len);
+    return start_write(0);  // the kernel is full: no second try_write
+  }
+  c.out.insert(c.out.end(), data, data + len);
+  if (c.writing || corked_) return 0;  // coalesced behind the write or the batch
+  return flush();
+}
+
+int Client::flush() {
+  Conn& c = *conn_;
+  if (c.writing || c.out.empty()) return 0;
+  uv_buf_t b = uv_buf_init(reinterpret_cast<char*>(c.out.data()), unsigned(c.out.size()));
+  int n = uv_try_write(reinterpret_cast<uv_stream_t*>(&c.tcp), &b, 1);
+  if (n < 0 && n != UV_EAGAIN) {
+    shut(n);
+    return n;
+  }
+  const size_t done = n > 0 ? size_t(n) : 0;
+  if (done == c.out.size()) {
+    c.out.clear();
+    if (c.out.capacity() > kKeepBufferBytes) std::vector<uint8_t>().swap(c.out);
+    return 0;
+  }
+  return start_write(done);
+}
+
+int Client::start_write(size_t done) {
+  Conn& c = *conn_;
+  // `out` becomes the write's buffer (no copy); the old, empty inflight
+  // buffer takes the frames that come meanwhile.
+  c.inflight.swap(c.out);
+  c.out.clear();
+  c.inflight_off = done;
+  uv_buf_t b = uv_buf_init(reinterpret_cast<char*>(c.inflight.data() + done), unsigned(c.inflight.size() - done));
+  c.writing = true;
+  int r = uv_write(&c.write_req, reinterpret_cast<uv_stream_t*>(&c.tcp), &b, 1, ClientIo::written);
+  if (r < 0) {
+    c.writing = false;
+    c.inflight.clear();
+    c.inflight_off = 0;
+    shut(r);
+    return r;
+  }
+  return 0;
+}
+
+void Client::on_write_done(int status) {
+  if (!open()) return;  // closing: UV_ECANCELED or a late completion
+  if (status < 0) {
+    shut(status);
+    return;
+  }
+  flush();
+}
+
+int Client::hello() {
+  auto& enc = encoder();
+  auto& b = enc.builder();
+  auto name = b.CreateString(opts_.name);
+  auto frame = enc.finish(proto::CreateHello(b, proto::ProtocolVersion(opts_.protocol_version), name));
+  int r = send_frame(frame.data(), frame.size());
+  if (r == 0) {
+    // A new session: inputs count from 1 again and no world is a base.
+    last_seq_ = 0;
+    history_.reset();
+  }
+  return r;
+}
+
+int Client::ping(uint32_t* nonce_out) {
+  const uint32_t nonce = ++ping_nonce_;
+  if (nonce_out != nullptr) *nonce_out = nonce;
+  auto& enc = encoder();
+  auto& b = enc.builder();
+  auto frame = enc.finish(proto::CreatePing(b, now_us32(), nonce));
+  return send_frame(frame.data(), frame.size());
+}
+
+int Client::queue_join(uint8_t mode, uint32_t party_key, uint8_t party_size) {
+  auto& enc = encoder();
+  auto& b = enc.builder();
+  auto frame = enc.finish(proto::CreateQueueJoin(b, mode, party_key, party_size));
+  return send_frame(frame.data(), frame.size());
+}
+
+int Client::queue_leave() {
+  auto& enc = encoder();
+  auto& b = enc.builder();
+  auto frame = enc.finish(proto::CreateQueueLeave(b));
+  return send_frame(frame.data(), frame.size());
+}
+
+int Client::queue_status() {
+  auto& enc = encoder();
+  auto& b = enc.builder();
+  auto frame = enc.finish(proto::CreateQueueStatus(b));
+  return send_frame(frame.data(), frame.size());
+}
+
+int Client::send_input(int8_t move_x, int8_t move_y, uint8_t buttons) {
+  const uint32_t seq = last_seq_ + 1;
+  uint32_t client_tick = 0;
+  if (tick_rate_hz_ != 0) client_tick = uint32_t((uv_now(loop_) - welcome_ms_) * tick_rate_hz_ / 1000);
+  auto& enc = encoder();
+  auto& b = enc.builder();
+  auto frame = enc.finish(proto::CreateInput(b, seq, client_tick, acked_tick(), move_x, move_y, buttons));
+  int r = send_frame(frame.data(), frame.size());
+  if (r == 0) last_seq_ = seq;  // seq stays gap-free on the wire
+  return r;
+}
+
+int Client::resume() {
+  auto& enc = encoder();
+  auto& b = enc.builder();
+  const proto::SessionToken tok(token_[0], token_[1], token_[2], token_[3]);
+  auto frame = enc.finish(
+      proto::CreateResume(b, proto::ProtocolVersion(opts_.protocol_version), &tok, acked_tick()));
+  return send_frame(frame.data(), frame.size());
+}
+
+}  // namespace skirmish::client
