@@ -2,7 +2,7 @@
 # health check and docker-compose).
 #
 #   docker build -t skirmish .
-#   docker run --rm --init --shm-size=64m -p 7777:7777 -p 7778:7778 skirmish
+#   docker run --rm --init --shm-size=128m -p 7777:7777 -p 7778:7778 skirmish
 #
 # --shm-size: the game state lives in a POSIX shared-memory segment in
 # /dev/shm (about 12 MB with the default config); Docker's default 64 MB is

@@ -96,7 +96,7 @@ constexpr Key kKeys[] = {
     int_key("limits", "message_burst", 1, 1000000, &Config::message_burst),
     int_key("limits", "mailbox_depth", 16, 1048576, &Config::mailbox_depth),
     int_key("limits", "reserved_fds", 4, 1024, &Config::reserved_fds),
-    int_key("limits", "max_inputs_queued", 1, 64, &Config::max_inputs_queued),
+    int_key("limits", "max_inputs_queued", 1, 8, &Config::max_inputs_queued),
 
     int_key("timeouts", "handshake_timeout_ms", 100, 600000,
             &Config::handshake_timeout_ms),
@@ -117,8 +117,10 @@ constexpr Key kKeys[] = {
     int_key("game", "time_limit_s", 5, 3600, &Config::time_limit_s),
     int_key("game", "arena_width", 1000, 10000000, &Config::arena_width),
     int_key("game", "arena_height", 1000, 10000000, &Config::arena_height),
-    int_key("game", "max_speed", 1, 1000000, &Config::max_speed),
-    int_key("game", "coins", 0, 256, &Config::coins),
+    // At least one unit per tick at the highest tick rate (240 Hz): the rules
+    // move in whole units per tick.
+    int_key("game", "max_speed", 240, 1000000, &Config::max_speed),
+    int_key("game", "coins", 0, 32, &Config::coins),
 
     int_key("matchmaking", "window_initial", 0, 5000, &Config::window_initial),
     int_key("matchmaking", "window_widen_per_s", 0, 5000,

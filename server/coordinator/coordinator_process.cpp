@@ -10,6 +10,7 @@
 #include "core/process.h"
 #include "shm/atomic_field.h"
 #include "shm/segment.h"
+#include "coordinator/coordinator.h"
 
 namespace skirmish::coordinator {
 
@@ -26,6 +27,7 @@ struct Proc {
   uv_timer_t heartbeat;
   uv_timer_t tick;
   shm::ProcessRow* row = nullptr;
+  Coordinator* coord = nullptr;
   char ipc_buf[64];
 };
 
@@ -35,28 +37,12 @@ void stop(Proc* p) {
     if (!uv_is_closing(h)) uv_close(h, nullptr);
 }
 
-// Frees the seats of players whose connection dropped longer ago than the
-// resume grace. Two passes: find candidates without the lock, then re-check
-// and release each under it (a resume may have won the race).
-void sweep_players(Proc* p) {
-  auto players = p->ctx->seg->players();
+// A round on every wake (TicketChanged) and on the timer (windows widen
+// with time, so a round can form matches with no new ticket).
+void work(Proc* p, bool sweep) {
   const int64_t now = core::monotonic_ms();
-  std::vector<shm::Handle> expired;
-  players.for_each_used([&](shm::Handle h, shm::PlayerRow& row) {
-    if (shm::shared_load(row.state) == shm::PlayerState::Disconnected &&
-        now - shm::shared_load(row.disconnected_at_ms) >= int64_t(p->cfg.resume_grace_ms))
-      expired.push_back(h);
-  });
-  for (shm::Handle h : expired) {
-    bool still = false;
-    {
-      auto guard = players.lock();
-      shm::PlayerRow* row = players.get(h);
-      still = row != nullptr && row->state == shm::PlayerState::Disconnected;
-    }
-    if (still) players.release(h);
-  }
-  if (!expired.empty()) SPDLOG_DEBUG("freed {} seats past the resume grace", expired.size());
+  if (sweep) p->coord->sweep(now);
+  p->coord->round(now);
 }
 
 void on_event(uv_poll_t* h, int status, int) {
@@ -74,13 +60,17 @@ void on_event(uv_poll_t* h, int status, int) {
           return;
         case shm::EventType::Reload:
           core::apply_live_key(p->cfg, evs[i]);
-          if (evs[i].a == uint32_t(core::LiveKey::Commit)) spdlog::info("config reloaded");
+          if (evs[i].a == uint32_t(core::LiveKey::Commit)) {
+            p->coord->apply_config(p->cfg);
+            spdlog::info("config reloaded");
+          }
           break;
         default:
           break;
       }
     }
   }
+  work(p, false);
 }
 
 }  // namespace
@@ -92,6 +82,10 @@ int run_coordinator_process(const core::ChildContext& ctx) {
   log::init_logging("coordinator", *log::parse_level(p.cfg.log_level));
   core::set_process_title("skirmish: coordinator");
   p.row = &ctx.seg->process(ctx.index);
+
+  Coordinator coord(p.cfg, ctx.seg, ctx.index);
+  p.coord = &coord;
+  coord.recover();
 
   uv_loop_init(&p.loop);
   uv_pipe_init(&p.loop, &p.ipc, 0);
@@ -126,7 +120,7 @@ int run_coordinator_process(const core::ChildContext& ctx) {
 
   uv_timer_init(&p.loop, &p.tick);
   p.tick.data = &p;
-  uv_timer_start(&p.tick, [](uv_timer_t* t) { sweep_players(static_cast<Proc*>(t->data)); }, p.cfg.interval_ms,
+  uv_timer_start(&p.tick, [](uv_timer_t* t) { work(static_cast<Proc*>(t->data), true); }, p.cfg.interval_ms,
                  p.cfg.interval_ms);
 
   shm::shared_store(p.row->heartbeat_ms, core::monotonic_ms());

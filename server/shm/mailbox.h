@@ -40,6 +40,7 @@ enum class EventType : std::uint16_t {
   MatchAdopted,
   MatchEnded,
   MatchTicked,    // owner worker -> workers with players in the match
+  MatchFound,     // coordinator -> workers with players in a new match
 };
 
 struct Event {

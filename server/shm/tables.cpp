@@ -48,9 +48,17 @@ void MatchRow::reset_payload() {
   created_at_ms = 0;
   last_tick_ms = 0;
   shared_store(published, std::uint32_t{0});
-  state_len[0] = 0;
-  state_len[1] = 0;
+  std::memset(state_len, 0, sizeof state_len);
+  recoveries = 0;
+  seed = 0;
+  end_reason = 0;
+  ended_at_ms = 0;
+  ticks_late = 0;
+  adoptions = 0;
   std::memset(players, 0, sizeof players);
+  std::memset(player_ids, 0, sizeof player_ids);
+  std::memset(results, 0, sizeof results);
+  std::memset(inputs, 0, sizeof inputs);
 }
 
 void repair_match(void* ctx) {
@@ -58,11 +66,17 @@ void repair_match(void* ctx) {
   // A dead writer either flipped `published` (one store) or did not: either
   // way the buffer it names was complete. Clamp what a wild write could have
   // left out of range so readers never index past the buffers.
-  if (row->published > 1) shared_store(row->published, std::uint32_t{0});
+  if (row->published >= kStateRing) shared_store(row->published, std::uint32_t{0});
   for (auto& len : row->state_len) {
     if (len > kMatchStateBytes) len = 0;
   }
   if (row->seat_count > kMaxMatchPlayers) row->seat_count = kMaxMatchPlayers;
+  // An input queue half-pushed or half-popped: clamp it to a valid ring; at
+  // worst one input is lost or replayed, and the rules drop stale seqs.
+  for (auto& in : row->inputs) {
+    if (in.head >= kMaxQueuedInputs) in.head = 0;
+    if (in.count > kMaxQueuedInputs) in.count = 0;
+  }
   shared_add(row->recoveries, std::uint32_t{1});
 }
 

@@ -127,6 +127,45 @@ static_assert(sizeof(TicketRow) == 64);
 
 enum class MatchState : std::uint32_t { Forming = 0, Running = 1, Ended = 2 };
 
+// Past states kept per match: the newest is published, the others are the
+// bases that delta snapshots are computed against (a client's ack lags the
+// tick by its round trip; 8 ticks cover ~260 ms at 30 Hz).
+inline constexpr std::uint32_t kStateRing = 8;
+// Inputs queued per seat ahead of the tick (max_inputs_queued is capped here).
+inline constexpr std::uint32_t kMaxQueuedInputs = 8;
+
+// One client input as the owner's tick consumes it (same layout as
+// game::PlayerInput).
+struct InputSlot {
+  std::uint32_t seq;
+  std::int8_t move_x;
+  std::int8_t move_y;
+  std::uint8_t buttons;
+  std::uint8_t pad;
+};
+static_assert(sizeof(InputSlot) == 8);
+
+// A seat's input queue: written by the worker holding the player's session,
+// read by the owner at each tick, both under the match lock.
+struct SeatInputs {
+  std::uint32_t head;      // index of the oldest queued input
+  std::uint32_t count;     // queued inputs
+  std::uint32_t last_seq;  // newest seq queued (later ones must be greater)
+  std::uint32_t dropped;   // inputs refused: queue full or stale
+  InputSlot q[kMaxQueuedInputs];
+};
+static_assert(sizeof(SeatInputs) == 80);
+
+// A seat's result once the match ended, for MatchEnd.
+struct SeatResult {
+  std::uint8_t place;  // 1 = best
+  std::uint8_t pad[3];
+  std::int32_t score;
+  float rating_before;
+  float rating_after;
+};
+static_assert(sizeof(SeatResult) == 16);
+
 struct MatchRow {
   std::uint32_t gen;   // slot table
   std::uint32_t used;  // slot table
@@ -134,18 +173,29 @@ struct MatchRow {
   std::uint32_t owner_worker;  // worker that ticks it, or kNoWorker
   std::uint32_t seat_count;    // seats in use in `players`
   std::uint32_t mode;
-  std::uint64_t tick;
+  std::uint64_t tick;           // tick of the published state
   std::int64_t created_at_ms;   // CLOCK_MONOTONIC ms
   std::int64_t last_tick_ms;    // CLOCK_MONOTONIC ms of the last publish
-  std::uint32_t published;      // 0/1: which state_bytes buffer is current
-  std::uint32_t state_len[2];   // bytes used in each buffer
+  std::uint32_t published;      // ring index of the state at `tick`
+  std::uint32_t state_len[kStateRing];  // bytes used in each buffer
   std::uint32_t recoveries;     // EOWNERDEAD repairs of this match's lock
+  std::uint32_t seed;           // rules RNG seed
+  std::uint32_t end_reason;     // game end reason once Ended
+  std::int64_t ended_at_ms;     // CLOCK_MONOTONIC ms, 0 while running
+  std::uint32_t ticks_late;     // ticks run late (caught up) by owners
+  std::uint32_t adoptions;      // times another worker took over ticking
   std::uint32_t players[kMaxMatchPlayers];  // player wire ids by seat, 0 empty
+  std::uint32_t player_ids[kMaxMatchPlayers];  // public player ids by seat (Welcome.player_id)
+  SeatResult results[kMaxMatchPlayers];
+  SeatInputs inputs[kMaxMatchPlayers];
+  std::uint8_t reserved1[16];  // puts `lock` on its own cache line
   RobustMutex lock;  // initialised once at format time, never by alloc
   std::uint8_t reserved0[64 - sizeof(RobustMutex) % 64];
-  // Double buffer: the owner writes state_bytes[1 - published], then flips
-  // `published` under the lock. Filled in by the game issue.
-  std::uint8_t state_bytes[2][kMatchStateBytes];
+  // State ring: the owner writes state_bytes[(published + 1) % kStateRing]
+  // and then publishes it with one store of `published` (and `tick`) under
+  // the lock; a reader copies what `published` names. The state at tick t
+  // sits at index t % kStateRing while it is among the last kStateRing.
+  std::uint8_t state_bytes[kStateRing][kMatchStateBytes];
 
   // Clears everything but gen/used (the table's), the lock and the buffers.
   void reset_payload();

@@ -73,6 +73,14 @@ struct Session {
   uint32_t player_wire = 0;  // players-table handle (shm/handle.h), 0 none
   uint32_t token[4] = {};
   char peer[48] = {};
+
+  // Play (worker/play.cpp). match_wire is the match this session is seated
+  // in as far as this worker told the client (MatchFound sent), 0 none.
+  uint32_t match_wire = 0;
+  uint8_t seat = 0;
+  uint32_t ack_tick = 0;        // newest tick the client acknowledged (Input.ack_tick)
+  uint32_t last_sent_tick = 0;  // newest tick sent in a Snapshot
+  int64_t match_ended_ms = 0;   // when MatchEnd was sent (inputs in flight are dropped quietly)
 };
 
 }  // namespace skirmish::worker

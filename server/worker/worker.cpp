@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "core/process.h"
+#include "match/match_store.h"
 #include "shm/atomic_field.h"
 
 namespace skirmish::worker {
@@ -55,15 +56,28 @@ struct Callbacks {
       w->close_now(s);
     }
   }
-  static void closed(uv_handle_t* h) { delete static_cast<Session*>(h->data); }
+  static void closed(uv_handle_t* h) {
+    auto* s = static_cast<Session*>(h->data);
+    s->worker->forget(s);
+    delete s;
+  }
   static void check(uv_check_t* c) { static_cast<Worker*>(c->data)->flush_dirty(); }
   static void sweep(uv_timer_t* t) { static_cast<Worker*>(t->data)->sweep(); }
 };
 
 Worker::Worker(uv_loop_t* loop, const config::Config& cfg, uint16_t index, int64_t start_ms,
                shm::Segment* seg)
-    : loop_(loop), cfg_(cfg), index_(index), start_ms_(start_ms), seg_(seg), enc_(4096) {
+    : loop_(loop),
+      cfg_(cfg),
+      index_(index),
+      start_ms_(start_ms),
+      seg_(seg),
+      enc_(4096),
+      error_enc_(256),
+      game_params_(match::game_params(cfg)) {
   if (seg_ != nullptr) row_ = &seg_->process(index_);
+  uv_timer_init(loop_, &tick_timer_);
+  tick_timer_.data = this;
   uv_check_init(loop_, &flush_check_);
   flush_check_.data = this;
   uv_check_start(&flush_check_, Callbacks::check);
@@ -179,9 +193,24 @@ bool Worker::on_frame(Session* s, const Frame& f) {
       // Resume needs the players table (process-model issue).
       send_error(s, ErrorCode::BadToken, true, "unknown session token");
       return false;
+    case Message::QueueJoin:
+    case Message::QueueLeave:
+    case Message::QueueStatus:
+    case Message::Input:
+      if (s->state != SessionState::Ready) break;
+      if (seg_ == nullptr) {
+        send_error(s, ErrorCode::UnexpectedMessage, false, "no game on this server");
+        return true;
+      }
+      if (f.type == Message::QueueJoin) on_queue_join(s, f.envelope->msg_as_QueueJoin());
+      else if (f.type == Message::QueueLeave) on_queue_leave(s);
+      else if (f.type == Message::QueueStatus) send_queue_status(s);
+      else on_input(s, f.envelope->msg_as_Input());
+      return s->state == SessionState::Ready;
     default:
       if (s->state == SessionState::Ready) {
-        send_error(s, ErrorCode::UnexpectedMessage, false, "message not supported yet");
+        // A message only the server sends (Welcome, Snapshot, ...).
+        send_error(s, ErrorCode::UnexpectedMessage, false, "not a client message");
         return true;
       }
       break;
@@ -226,6 +255,7 @@ bool Worker::on_hello(Session* s, const Hello* m) {
     }
     s->player_id = id;
     s->player_wire = shm::to_wire(*h);
+    by_player_[s->player_wire] = s;
   } else {
     s->player_id = uint32_t(s->id);
   }
@@ -256,7 +286,8 @@ bool Worker::send(Session* s, std::span<const uint8_t> frame) {
     SPDLOG_DEBUG("session {} ({}): slow consumer, {} bytes queued", s->id, s->peer,
                  s->out.size() + s->inflight.size());
     s->out.clear();
-    auto err = encode_error(enc_, ErrorCode::SlowConsumer, true, "write queue full");
+    // Its own encoder: `frame` may live in enc_ and be sent to others next.
+    auto err = encode_error(error_enc_, ErrorCode::SlowConsumer, true, "write queue full");
     if (!s->writing) {
       uv_buf_t b = uv_buf_init(const_cast<char*>(reinterpret_cast<const char*>(err.data())), err.size());
       uv_try_write(reinterpret_cast<uv_stream_t*>(&s->tcp), &b, 1);
@@ -304,6 +335,7 @@ void Worker::close_now(Session* s) {
 
 void Worker::release_player(Session* s) {
   if (seg_ == nullptr || s->player_wire == 0) return;
+  by_player_.erase(s->player_wire);
   auto players = seg_->players();
   auto h = shm::from_wire(s->player_wire);
   s->player_wire = 0;
@@ -422,6 +454,7 @@ void Worker::close_all() {
     while (list->next != list) close_now(list->next->owner);
   uv_close(reinterpret_cast<uv_handle_t*>(&flush_check_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&sweep_timer_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&tick_timer_), nullptr);
 }
 
 }  // namespace skirmish::worker

@@ -22,9 +22,12 @@
 #include <array>
 #include <cstdint>
 #include <functional>
+#include <unordered_map>
+#include <vector>
 
 #include "codec.h"
 #include "config/config.h"
+#include "game/rules.h"
 #include "shm/segment.h"
 #include "worker/session.h"
 
@@ -44,6 +47,24 @@ struct Stats {
   uint64_t handshake_timeouts = 0;
   uint64_t idle_timeouts = 0;
   uint64_t rate_limited = 0;
+  // Play.
+  uint64_t tickets_created = 0;
+  uint64_t tickets_cancelled = 0;
+  uint64_t inputs = 0;
+  uint64_t inputs_dropped = 0;   // stale seq or the seat's queue full
+  uint64_t inputs_rejected = 0;  // out of range, or not in a match
+  uint64_t ticks = 0;            // match steps run by this owner
+  uint64_t tick_passes = 0;      // timer passes that stepped every owned match
+  uint64_t ticks_late = 0;       // passes run more than one interval late
+  uint64_t ticks_skipped = 0;    // passes given up after a stall (logged)
+  uint64_t tick_drift_max_us = 0;  // worst lateness of a pass
+  uint64_t tick_drift_sum_us = 0;
+  uint64_t matches_ended = 0;
+  uint64_t snapshots_full = 0;
+  uint64_t snapshots_delta = 0;
+  uint64_t snapshot_bytes_full = 0;
+  uint64_t snapshot_bytes_delta = 0;
+  uint64_t mailbox_full = 0;
 };
 
 class Worker {
@@ -70,7 +91,14 @@ class Worker {
   // Closes every handle the worker owns so the loop can end.
   void close_all();
 
+  // Match events from the mailbox (MatchCreated, MatchFound, MatchTicked,
+  // MatchEnded); the process loop hands every other event type elsewhere.
+  void on_event(const shm::Event& e);
+  // At start (also after a respawn): take up the matches this worker owns.
+  void take_owned_matches();
+
   size_t session_count() const { return sessions_; }
+  size_t owned_matches() const { return owned_.size(); }
   // Copies the counters into this worker's process row (called on the
   // heartbeat, not per frame, so the hot path touches no shared line).
   void publish_stats(shm::ProcessRow& row) const;
@@ -86,6 +114,21 @@ class Worker {
   bool on_frame(Session* s, const proto::Frame& f);
   bool on_hello(Session* s, const proto::Hello* m);
   void on_ping(Session* s, const proto::Ping* m);
+
+  // Play (worker/play.cpp).
+  void on_queue_join(Session* s, const proto::QueueJoin* m);
+  void on_queue_leave(Session* s);
+  void send_queue_status(Session* s);
+  void on_input(Session* s, const proto::Input* m);
+  void on_match_created(uint32_t wire);
+  void on_match_found(uint32_t wire);
+  void on_match_ended(uint32_t wire);
+  void send_snapshots(uint32_t wire);
+  void tick();
+  void step_owned();
+  void end_match(uint32_t wire);
+  void post(uint32_t index, const shm::Event& e);
+  void forget(Session* s);  // from the close callback: drop it from the play maps
 
   // Queues a frame; false if the session was closed as a slow consumer.
   bool send(Session* s, std::span<const uint8_t> frame);
@@ -116,6 +159,19 @@ class Worker {
   uv_check_t flush_check_;
   uv_timer_t sweep_timer_;
   proto::FrameEncoder enc_;
+  proto::FrameEncoder error_enc_;  // for the slow-consumer Error inside send()
+
+  // Play state. local_: matches with a session of this worker in them.
+  struct LocalMatch {
+    std::vector<Session*> sessions;
+    uint32_t last_sent_tick = UINT32_MAX;
+  };
+  std::unordered_map<uint32_t, LocalMatch> local_;
+  std::unordered_map<uint32_t, Session*> by_player_;  // player wire id -> session
+  std::vector<uint32_t> owned_;                       // match wire ids this worker ticks
+  game::Params game_params_;
+  uv_timer_t tick_timer_;
+  uint64_t next_tick_us_ = 0;  // due time of the next pass (uv_hrtime us), 0 idle
   alignas(16) std::array<uint8_t, 64 * 1024> read_buf_;
   bool read_buf_busy_ = false;
 };

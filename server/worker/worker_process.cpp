@@ -76,7 +76,7 @@ void on_event(uv_poll_t* h, int status, int) {
           }
           break;
         default:
-          SPDLOG_DEBUG("event {} ignored", e.type);
+          p->worker->on_event(e);
           break;
       }
     }
@@ -145,6 +145,7 @@ int run_worker_process(const core::ChildContext& ctx) {
 
   shm::shared_store(p.row->heartbeat_ms, core::monotonic_ms());
   shm::shared_store(p.row->state, shm::ProcessState::Up);
+  w.take_owned_matches();
   // Events posted while we were down (a respawn) wait in the ring.
   on_event(&p.event_poll, 0, UV_READABLE);
   spdlog::info("worker {} up", ctx.index);

@@ -77,4 +77,12 @@ long rss_kib(pid_t pid);
 // Open file descriptors of a process, from /proc (-1 if gone).
 int fd_count(pid_t pid);
 
+// /proc helpers for process tests.
+std::string read_file(const std::string& path);
+std::string cmdline(pid_t pid);  // NULs as spaces
+// Children of `parent` that are not zombies.
+std::vector<pid_t> children_of(pid_t parent);
+// The child of `master` whose title is exactly `title`, or 0.
+pid_t child_titled(pid_t master, const std::string& title);
+
 }  // namespace skirmish::test

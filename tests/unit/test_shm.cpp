@@ -229,12 +229,14 @@ TEST_CASE("layout: regions are aligned, sized, disjoint and inside the total") {
       big.total_bytes / 1048576.0, big.players.rows.bytes / 1048576.0,
       big.tickets.rows.bytes / 1048576.0, big.matches.rows.bytes / 1048576.0,
       big.mailbox_rings.bytes / 1048576.0);
-  REQUIRE(big.total_bytes < 128ull * 1024 * 1024);
+  // Matches dominate: 8 past states of 1 KiB each, for delta snapshots.
+  REQUIRE(big.total_bytes < 384ull * 1024 * 1024);
   const Layout lean = compute_layout({16, 100000, 50000, 10000, 1024});
   std::printf("segment for 16 workers, 100k players, 50k tickets, 10k matches, "
               "mailbox depth 1024: %.1f MiB\n",
               lean.total_bytes / 1048576.0);
-  REQUIRE(lean.total_bytes < 48ull * 1024 * 1024);
+  // ~11 KiB a match (its state ring): 10k matches are most of it.
+  REQUIRE(lean.total_bytes < 128ull * 1024 * 1024);
 }
 
 TEST_CASE("layout: validate_sizes names the bad field") {
@@ -907,7 +909,7 @@ struct RecoveryRig {
             shared_store(m.published, spare);
             shared_store(m.tick, v);
           } else if (kind % 4 == 3) {  // wild write
-            m.published = 7;
+            m.published = 77;
             m.state_len[spare] = 99999;
           }
           break;
@@ -976,9 +978,8 @@ struct RecoveryRig {
           Guard g = lock_match(m, 2000ms);
           REQUIRE(g.ok());
           REQUIRE(g.recovered());
-          REQUIRE(m.published <= 1);
-          REQUIRE(m.state_len[0] <= kMatchStateBytes);
-          REQUIRE(m.state_len[1] <= kMatchStateBytes);
+          REQUIRE(m.published < kStateRing);
+          for (auto len : m.state_len) REQUIRE(len <= kMatchStateBytes);
           if (kind % 4 == 2) published_version = version + 1;
           if (kind % 4 != 3) {  // the published buffer is the last complete one
             std::uint64_t seen = 0;

@@ -1,0 +1,102 @@
+#include "match/match_store.h"
+
+#include <cstring>
+
+#include "shm/atomic_field.h"
+
+namespace skirmish::match {
+
+game::Params game_params(const config::Config& c) {
+  game::Params p;
+  p.arena_width = std::int32_t(c.arena_width);
+  p.arena_height = std::int32_t(c.arena_height);
+  p.max_speed = std::int32_t(c.max_speed);
+  p.tick_rate_hz = c.tick_rate_hz;
+  p.score_limit = c.score_limit;
+  p.time_limit_s = c.time_limit_s;
+  p.coins = c.coins;
+  return p;
+}
+
+matchmaking::Params matchmaking_params(const config::Config& c) {
+  matchmaking::Params p;
+  p.match_size = c.match_size;
+  p.window_initial = c.window_initial;
+  p.window_widen_per_s = c.window_widen_per_s;
+  p.max_wait_ms = c.max_wait_ms;
+  return p;
+}
+
+namespace {
+
+bool load_index(const shm::MatchRow& row, std::uint32_t idx, game::MatchState& out) {
+  if (idx >= shm::kStateRing || row.state_len[idx] != sizeof(game::MatchState)) return false;
+  std::memcpy(&out, row.state_bytes[idx], sizeof out);
+  return true;
+}
+
+}  // namespace
+
+bool load_published_locked(const shm::MatchRow& row, game::MatchState& out) {
+  return load_index(row, row.published, out);
+}
+
+bool load_tick_locked(const shm::MatchRow& row, std::uint32_t tick, game::MatchState& out) {
+  if (tick > row.tick || row.tick - tick >= shm::kStateRing) return false;
+  return load_index(row, tick % shm::kStateRing, out) && out.tick == tick;
+}
+
+void start_locked(shm::MatchRow& row, const game::Params& p, std::uint8_t players,
+                  std::uint32_t seed) {
+  const game::MatchState s = game::init(p, players, seed);
+  std::memcpy(row.state_bytes[0], &s, sizeof s);
+  row.state_len[0] = sizeof s;
+  row.seed = seed;
+  row.tick = 0;
+  shm::shared_store(row.published, std::uint32_t{0});
+}
+
+QueueResult queue_input_locked(shm::MatchRow& row, std::uint8_t seat, const game::PlayerInput& in,
+                               std::uint32_t max_queued) {
+  shm::SeatInputs& q = row.inputs[seat % shm::kMaxMatchPlayers];
+  const std::uint32_t cap = max_queued < shm::kMaxQueuedInputs ? max_queued : shm::kMaxQueuedInputs;
+  if (in.seq <= q.last_seq) {
+    ++q.dropped;
+    return QueueResult::Stale;
+  }
+  if (q.count >= cap) {
+    ++q.dropped;
+    return QueueResult::Full;
+  }
+  shm::InputSlot slot;
+  std::memcpy(&slot, &in, sizeof slot);
+  q.q[(q.head + q.count) % shm::kMaxQueuedInputs] = slot;
+  q.last_seq = in.seq;
+  ++q.count;  // one store publishes the slot (the lock orders it anyway)
+  return QueueResult::Queued;
+}
+
+StepOutcome step_locked(shm::MatchRow& row, const game::Params& p) {
+  game::MatchState s;
+  if (!load_published_locked(row, s)) return {std::uint32_t(row.tick), false, false};
+  game::PlayerInput inputs[game::kMaxPlayers];
+  bool has[game::kMaxPlayers] = {};
+  for (std::uint8_t i = 0; i < s.player_count; ++i) {
+    shm::SeatInputs& q = row.inputs[i];
+    if (q.count == 0) continue;
+    std::memcpy(&inputs[i], &q.q[q.head % shm::kMaxQueuedInputs], sizeof inputs[i]);
+    has[i] = true;
+    q.head = (q.head + 1) % shm::kMaxQueuedInputs;
+    --q.count;
+  }
+  game::step(s, p, inputs, has);
+  const std::uint32_t idx = s.tick % shm::kStateRing;
+  std::memcpy(row.state_bytes[idx], &s, sizeof s);
+  row.state_len[idx] = sizeof s;
+  // The flip: before it the previous state is current, after it this one.
+  shm::shared_store(row.tick, std::uint64_t(s.tick));
+  shm::shared_store(row.published, idx);
+  return {s.tick, s.ended != 0, true};
+}
+
+}  // namespace skirmish::match

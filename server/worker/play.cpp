@@ -1,0 +1,560 @@
+// The worker's part in the game: queueing, inputs, ticking the matches it
+// owns, and sending snapshots and results to its own clients for every
+// match they sit in, wherever that match is ticked.
+//
+// - Tickets and seats are rows in shared memory (coordinator/coordinator.h
+//   says who writes what); this file only keeps process-local indexes over
+//   them: by_player_ (player -> session), local_ (match -> sessions here)
+//   and owned_ (matches this worker ticks).
+// - Ticking: every owned match steps on one worker-wide grid of
+//   1/tick_rate_hz, so one timer pass steps them all and posts one batch of
+//   MatchTicked events (one eventfd wake per other worker, not one per
+//   match). A late pass is caught up, up to one second of ticks; beyond that
+//   the backlog is skipped, counted and logged.
+// - A worker learns of a new tick from its mailbox (MatchTicked) and sends
+//   each of its sessions in that match one Snapshot: full when the client
+//   has acknowledged nothing usable, else a delta against the tick it acked.
+#include <spdlog/spdlog.h>
+
+#include <cstring>
+
+#include "core/process.h"
+#include "match/match_store.h"
+#include "matchmaking/rating.h"
+#include "shm/atomic_field.h"
+#include "worker/worker.h"
+
+namespace skirmish::worker {
+
+using namespace skirmish::proto;
+using shm::shared_load;
+using shm::shared_store;
+
+static_assert(sizeof(game::EntityView) == sizeof(proto::Entity));
+
+// Inputs that arrive this soon after MatchEnd crossed it in flight: they
+// are dropped and counted, not answered with Error(NotInMatch).
+static constexpr int64_t kInputGraceAfterEndMs = 2000;
+static_assert(alignof(proto::Entity) <= alignof(game::EntityView));
+
+void Worker::post(uint32_t index, const shm::Event& e) {
+  auto r = shm::post(seg_->mailbox(index), seg_->process(index).event_fd, e);
+  if (r.push == shm::PushResult::Full || r.push == shm::PushResult::LockFailed) {
+    ++stats_.mailbox_full;
+    if (row_ != nullptr) shm::shared_add(row_->mailbox_full, uint64_t(1));
+    if (stats_.mailbox_full % 1000 == 1)
+      spdlog::warn("mailbox of process {} full: event {} not delivered ({} so far)", index, e.type,
+                   stats_.mailbox_full);
+  }
+}
+
+void Worker::on_event(const shm::Event& e) {
+  if (seg_ == nullptr) return;
+  switch (static_cast<shm::EventType>(e.type)) {
+    case shm::EventType::MatchCreated:
+    case shm::EventType::MatchAdopted:
+      on_match_created(e.a);
+      break;
+    case shm::EventType::MatchFound:
+      on_match_found(e.a);
+      break;
+    case shm::EventType::MatchTicked:
+      send_snapshots(e.a);
+      break;
+    case shm::EventType::MatchEnded:
+      on_match_ended(e.a);
+      break;
+    default:
+      SPDLOG_DEBUG("event {} ignored", e.type);
+      break;
+  }
+}
+
+// ---------------------------------------------------------------- queue
+
+void Worker::on_queue_join(Session* s, const QueueJoin* m) {
+  if (m->mode() != 0) {
+    send_error(s, ErrorCode::BadRequest, false, "unknown mode (0 = arena)");
+    return;
+  }
+  const uint32_t key = m->party_key();
+  const uint32_t size = key == 0 ? 1 : m->party_size();
+  if (size < 1 || size > cfg_.match_size) {
+    send_error(s, ErrorCode::BadRequest, false, "party_size must be 1..match_size");
+    return;
+  }
+  auto players = seg_->players();
+  auto tickets = seg_->tickets();
+  shm::PlayerRow* p = players.get_wire(s->player_wire);
+  if (p == nullptr) {
+    send_error(s, ErrorCode::Internal, true, "player row lost");
+    return;
+  }
+  if (shared_load(p->match) != 0) {
+    send_error(s, ErrorCode::UnexpectedMessage, false, "already in a match");
+    return;
+  }
+  if (const shm::TicketRow* t = tickets.get_wire(shared_load(p->ticket));
+      t != nullptr && shared_load(t->state) == shm::TicketState::Waiting) {
+    send_error(s, ErrorCode::AlreadyInQueue, false, "already in the queue");
+    return;
+  }
+  // Allocated Free (invisible to the coordinator), linked to the player,
+  // then made Waiting: the coordinator never matches a ticket whose player
+  // does not point at it yet.
+  const float rating = p->rating;
+  auto h = tickets.alloc([&](shm::TicketRow& t) {
+    t.state = shm::TicketState::Free;
+    t.player = s->player_wire;
+    t.rating = rating;
+    t.mode = m->mode();
+    t.party_size = size;
+    t.worker = index_;
+    t.party_key = key;
+    t.joined_at_ms = core::monotonic_ms();
+  });
+  if (!h) {
+    send_error(s, ErrorCode::ServerFull, false, "matchmaking queue full");
+    return;
+  }
+  {
+    auto g = players.lock();
+    shared_store(p->ticket, shm::to_wire(*h));
+  }
+  shared_store(tickets.get(*h)->state, shm::TicketState::Waiting);
+  ++stats_.tickets_created;
+  post(seg_->coordinator_index(), shm::make_event(shm::EventType::TicketChanged, index_, shm::to_wire(*h)));
+  send_queue_status(s);
+}
+
+void Worker::on_queue_leave(Session* s) {
+  auto players = seg_->players();
+  auto tickets = seg_->tickets();
+  shm::PlayerRow* p = players.get_wire(s->player_wire);
+  const uint32_t ticket = p == nullptr ? 0 : shared_load(p->ticket);
+  bool cancelled = false;
+  if (ticket != 0) {
+    auto g = tickets.lock();
+    shm::TicketRow* t = tickets.get_wire(ticket);
+    if (t != nullptr && t->state == shm::TicketState::Waiting) {
+      shared_store(t->state, shm::TicketState::Cancelled);
+      cancelled = true;
+    }
+  }
+  if (!cancelled) {
+    // No ticket, or the coordinator matched it first: MatchFound follows.
+    send_error(s, ErrorCode::NotInQueue, false, "not in the queue");
+    return;
+  }
+  {
+    auto g = players.lock();
+    if (p->ticket == ticket) shared_store(p->ticket, uint32_t(0));
+  }
+  ++stats_.tickets_cancelled;
+  post(seg_->coordinator_index(), shm::make_event(shm::EventType::TicketChanged, index_, ticket));
+  send_queue_status(s);
+}
+
+void Worker::send_queue_status(Session* s) {
+  auto tickets = seg_->tickets();
+  const shm::PlayerRow* p = seg_->players().get_wire(s->player_wire);
+  QueueState state = QueueState::Idle;
+  uint32_t waited = 0;
+  uint32_t window = 0;
+  if (p != nullptr && shared_load(p->match) != 0) {
+    state = QueueState::Playing;
+  } else if (p != nullptr) {
+    const shm::TicketRow* t = tickets.get_wire(shared_load(p->ticket));
+    if (t != nullptr) {
+      const auto ts = shared_load(t->state);
+      if (ts == shm::TicketState::Waiting || ts == shm::TicketState::Free) {
+        state = QueueState::Searching;
+        waited = uint32_t(std::max<int64_t>(0, core::monotonic_ms() - t->joined_at_ms));
+        window = matchmaking::window_at(match::matchmaking_params(cfg_), waited);
+      } else if (ts == shm::TicketState::Matched) {
+        state = QueueState::Matched;
+      }
+    }
+  }
+  auto& b = enc_.builder();
+  auto m = CreateQueueStatus(b, state, waited, window, tickets.size());
+  send(s, enc_.finish(m));
+}
+
+// ---------------------------------------------------------------- inputs
+
+void Worker::on_input(Session* s, const Input* m) {
+  ++stats_.inputs;
+  if (s->match_wire == 0) {
+    if (s->match_ended_ms != 0 && now_ms() - s->match_ended_ms < kInputGraceAfterEndMs) {
+      // Sent before the client saw MatchEnd: no fault of the client's.
+      ++stats_.inputs_dropped;
+      return;
+    }
+    ++stats_.inputs_rejected;
+    send_error(s, ErrorCode::NotInMatch, false, "not in a running match");
+    return;
+  }
+  game::PlayerInput in{m->seq(), m->move_x(), m->move_y(), m->buttons(), 0};
+  if (in.move_x < -game::kMaxMove || in.move_x > game::kMaxMove || in.move_y < -game::kMaxMove ||
+      in.move_y > game::kMaxMove || (in.buttons & ~game::kKnownButtons) != 0) {
+    ++stats_.inputs_rejected;
+    send_error(s, ErrorCode::BadInput, false, "move must be -100..100 and buttons known bits");
+    return;
+  }
+  // An ack names a tick this worker sent; anything else is ignored.
+  const uint32_t ack = m->ack_tick();
+  if (ack > s->ack_tick && ack <= s->last_sent_tick) s->ack_tick = ack;
+  shm::MatchRow* row = seg_->matches().get_wire(s->match_wire);
+  if (row == nullptr) return;
+  match::QueueResult r;
+  {
+    auto g = shm::lock_match(*row);
+    if (seg_->matches().get_wire(s->match_wire) != row || row->state != shm::MatchState::Running) return;
+    r = match::queue_input_locked(*row, s->seat, in, cfg_.max_inputs_queued);
+  }
+  if (r != match::QueueResult::Queued) ++stats_.inputs_dropped;
+}
+
+// ---------------------------------------------------------------- matches
+
+void Worker::take_owned_matches() {
+  if (seg_ == nullptr) return;
+  seg_->matches().for_each_used([&](shm::Handle h, shm::MatchRow& m) {
+    if (shared_load(m.owner_worker) == index_ && shared_load(m.state) == shm::MatchState::Running)
+      on_match_created(shm::to_wire(h));
+  });
+}
+
+void Worker::on_match_created(uint32_t wire) {
+  for (uint32_t w : owned_)
+    if (w == wire) return;  // a repeat (coordinator recovery)
+  owned_.push_back(wire);
+  if (next_tick_us_ == 0) {
+    // Idle until now: the grid starts one interval from here.
+    next_tick_us_ = uv_hrtime() / 1000 + 1'000'000 / cfg_.tick_rate_hz;
+    uv_timer_start(&tick_timer_, [](uv_timer_t* t) { static_cast<Worker*>(t->data)->tick(); },
+                   1000 / cfg_.tick_rate_hz, 0);
+  }
+}
+
+void Worker::on_match_found(uint32_t wire) {
+  shm::MatchRow* row = seg_->matches().get_wire(wire);
+  if (row == nullptr) return;
+  uint32_t n = 0;
+  uint32_t wires[shm::kMaxMatchPlayers];
+  uint32_t ids[shm::kMaxMatchPlayers];
+  float ratings[shm::kMaxMatchPlayers];
+  {
+    auto g = shm::lock_match(*row);
+    if (seg_->matches().get_wire(wire) != row) return;
+    n = std::min(row->seat_count, shm::kMaxMatchPlayers);
+    for (uint32_t i = 0; i < n; ++i) {
+      wires[i] = row->players[i];
+      ids[i] = row->player_ids[i];
+      ratings[i] = row->results[i].rating_before;
+    }
+  }
+  auto players = seg_->players();
+  for (uint32_t seat = 0; seat < n; ++seat) {
+    auto it = by_player_.find(wires[seat]);
+    if (it == by_player_.end()) continue;
+    Session* s = it->second;
+    if (s->match_wire == wire || s->state != SessionState::Ready) continue;
+    s->match_wire = wire;
+    s->seat = uint8_t(seat);
+    s->ack_tick = 0;
+    s->last_sent_tick = 0;
+    local_[wire].sessions.push_back(s);
+
+    auto& b = enc_.builder();
+    flatbuffers::Offset<PlayerInfo> infos[shm::kMaxMatchPlayers];
+    for (uint32_t i = 0; i < n; ++i) {
+      const shm::PlayerRow* p = players.get_wire(wires[i]);
+      size_t len = p == nullptr ? 0 : strnlen(p->name, sizeof p->name);
+      auto name = b.CreateString(p == nullptr ? "" : p->name, len);
+      infos[i] = CreatePlayerInfo(b, ids[i], uint8_t(i), uint8_t(i), ratings[i], name);
+    }
+    auto list = b.CreateVector(infos, n);
+    auto m = CreateMatchFound(b, wire, uint8_t(seat), list, uint16_t(cfg_.tick_rate_hz),
+                              int32_t(cfg_.arena_width), int32_t(cfg_.arena_height), uint16_t(cfg_.score_limit),
+                              cfg_.time_limit_s * 1000);
+    send(s, enc_.finish(m));
+  }
+}
+
+void Worker::send_snapshots(uint32_t wire) {
+  auto it = local_.find(wire);
+  if (it == local_.end() || it->second.sessions.empty()) return;
+  shm::MatchRow* row = seg_->matches().get_wire(wire);
+  if (row == nullptr) return;
+  std::vector<Session*>& sessions = it->second.sessions;
+
+  // The bases the clients acknowledged (usually one or two distinct ticks).
+  constexpr size_t kMaxBases = shm::kStateRing;
+  uint32_t base_ticks[kMaxBases];
+  bool base_ok[kMaxBases] = {};
+  size_t n_bases = 0;
+  for (Session* s : sessions) {
+    if (s->ack_tick == 0) continue;
+    bool seen = false;
+    for (size_t i = 0; i < n_bases && !seen; ++i) seen = base_ticks[i] == s->ack_tick;
+    if (!seen && n_bases < kMaxBases) base_ticks[n_bases++] = s->ack_tick;
+  }
+  // Copied under the lock, encoded after it.
+  game::MatchState cur;
+  game::MatchState bases[kMaxBases];
+  {
+    auto g = shm::lock_match(*row);
+    if (seg_->matches().get_wire(wire) != row || !match::load_published_locked(*row, cur)) return;
+    for (size_t i = 0; i < n_bases; ++i) base_ok[i] = match::load_tick_locked(*row, base_ticks[i], bases[i]);
+  }
+  if (cur.tick == it->second.last_sent_tick) return;  // a repeated wake
+  it->second.last_sent_tick = cur.tick;
+  const uint32_t time_left = game::time_left_ms(cur, game_params_);
+
+  game::EntityView full[game::kMaxEntities];
+  const size_t n_full = game::entities(cur, full);
+  // Per base: the delta, computed once for every session that acked it.
+  game::EntityView changed[kMaxBases][game::kMaxEntities];
+  uint16_t removed[kMaxBases][game::kMaxEntities];
+  size_t n_changed[kMaxBases];
+  size_t n_removed[kMaxBases];
+  bool have_delta[kMaxBases] = {};
+
+  // Index-based: a send may close a session, which stays in the vector
+  // (state Closed, sends refused) until its close callback runs.
+  for (size_t k = 0; k < sessions.size(); ++k) {
+    Session* s = sessions[k];
+    if (s->state != SessionState::Ready || s->last_sent_tick >= cur.tick) continue;
+    size_t bi = kMaxBases;
+    for (size_t i = 0; i < n_bases; ++i)
+      if (base_ticks[i] == s->ack_tick && base_ok[i]) bi = i;
+    auto& b = enc_.builder();
+    flatbuffers::Offset<flatbuffers::Vector<const proto::Entity*>> ents;
+    flatbuffers::Offset<flatbuffers::Vector<uint16_t>> gone;
+    uint32_t base_tick = 0;
+    if (bi < kMaxBases && bases[bi].tick < cur.tick) {
+      if (!have_delta[bi]) {
+        game::delta(bases[bi], cur, changed[bi], &n_changed[bi], removed[bi], &n_removed[bi]);
+        have_delta[bi] = true;
+      }
+      base_tick = bases[bi].tick;
+      ents = b.CreateVectorOfStructs(reinterpret_cast<const proto::Entity*>(changed[bi]), n_changed[bi]);
+      if (n_removed[bi] > 0) gone = b.CreateVector(removed[bi], n_removed[bi]);
+    } else {
+      ents = b.CreateVectorOfStructs(reinterpret_cast<const proto::Entity*>(full), n_full);
+    }
+    const uint32_t last_seq = s->seat < cur.player_count ? cur.players[s->seat].last_seq : 0;
+    auto m = CreateSnapshot(b, wire, cur.tick, base_tick, last_seq, time_left, ents, gone);
+    auto frame = enc_.finish(m);
+    if (base_tick == 0) {
+      ++stats_.snapshots_full;
+      stats_.snapshot_bytes_full += frame.size();
+    } else {
+      ++stats_.snapshots_delta;
+      stats_.snapshot_bytes_delta += frame.size();
+    }
+    s->last_sent_tick = cur.tick;
+    send(s, frame);
+  }
+}
+
+void Worker::tick() {
+  const uint64_t interval = 1'000'000 / cfg_.tick_rate_hz;
+  uint64_t now = uv_hrtime() / 1000;
+  uint32_t passes = 0;
+  while (!owned_.empty() && now >= next_tick_us_ && passes < cfg_.tick_rate_hz) {
+    const uint64_t drift = now - next_tick_us_;
+    stats_.tick_drift_max_us = std::max(stats_.tick_drift_max_us, drift);
+    stats_.tick_drift_sum_us += drift;
+    if (drift > interval) ++stats_.ticks_late;
+    ++stats_.tick_passes;
+    step_owned();
+    next_tick_us_ += interval;
+    ++passes;
+    now = uv_hrtime() / 1000;
+  }
+  if (owned_.empty()) {
+    next_tick_us_ = 0;  // idle: on_match_created restarts the grid
+    return;
+  }
+  if (now >= next_tick_us_) {
+    // More than a second behind (a stall, a SIGSTOP): catching up would
+    // only burst. Skip the backlog, loudly.
+    const uint64_t behind = (now - next_tick_us_) / interval + 1;
+    stats_.ticks_skipped += behind;
+    next_tick_us_ += behind * interval;
+    spdlog::warn("tick loop {} passes behind: skipped ({} skipped so far)", behind, stats_.ticks_skipped);
+  }
+  const uint64_t delay_ms = (next_tick_us_ - now + 999) / 1000;
+  uv_timer_start(&tick_timer_, [](uv_timer_t* t) { static_cast<Worker*>(t->data)->tick(); }, delay_ms, 0);
+}
+
+void Worker::step_owned() {
+  auto matches = seg_->matches();
+  auto players = seg_->players();
+  for (size_t i = 0; i < owned_.size();) {
+    const uint32_t wire = owned_[i];
+    shm::MatchRow* row = matches.get_wire(wire);
+    match::StepOutcome o{0, false, false};
+    uint32_t wires[shm::kMaxMatchPlayers];
+    uint32_t n = 0;
+    if (row != nullptr) {
+      auto g = shm::lock_match(*row);
+      if (matches.get_wire(wire) == row && row->state == shm::MatchState::Running &&
+          row->owner_worker == index_) {
+        o = match::step_locked(*row, game_params_);
+        row->last_tick_ms = core::monotonic_ms();
+        n = std::min(row->seat_count, shm::kMaxMatchPlayers);
+        std::memcpy(wires, row->players, n * sizeof wires[0]);
+      }
+    }
+    if (!o.ok) {
+      // Gone, ended, or handed to another worker: no longer ours.
+      owned_[i] = owned_.back();
+      owned_.pop_back();
+      continue;
+    }
+    ++stats_.ticks;
+    uint64_t workers = 0;
+    for (uint32_t k = 0; k < n; ++k)
+      if (const shm::PlayerRow* p = players.get_wire(wires[k])) {
+        const uint32_t w = shared_load(p->worker);
+        if (w < 64 && w != index_) workers |= uint64_t(1) << w;
+      }
+    for (uint32_t w = 0; workers != 0; ++w, workers >>= 1)
+      if (workers & 1) post(w, shm::make_event(shm::EventType::MatchTicked, index_, wire, o.tick));
+    send_snapshots(wire);
+    if (o.ended) {
+      end_match(wire);
+      owned_[i] = owned_.back();
+      owned_.pop_back();
+      continue;
+    }
+    ++i;
+  }
+}
+
+void Worker::end_match(uint32_t wire) {
+  auto matches = seg_->matches();
+  auto players = seg_->players();
+  shm::MatchRow* row = matches.get_wire(wire);
+  if (row == nullptr) return;
+  game::MatchState fin;
+  uint32_t n = 0;
+  uint32_t wires[shm::kMaxMatchPlayers];
+  float before[shm::kMaxMatchPlayers];
+  {
+    auto g = shm::lock_match(*row);
+    if (matches.get_wire(wire) != row || !match::load_published_locked(*row, fin)) return;
+    n = std::min<uint32_t>(fin.player_count, std::min(row->seat_count, shm::kMaxMatchPlayers));
+    for (uint32_t i = 0; i < n; ++i) {
+      wires[i] = row->players[i];
+      before[i] = row->results[i].rating_before;
+    }
+  }
+  game::Placing placing[game::kMaxPlayers];
+  game::results(fin, placing);
+  uint8_t places[game::kMaxPlayers] = {};
+  for (uint32_t i = 0; i < fin.player_count; ++i)
+    if (placing[i].slot < n) places[placing[i].slot] = placing[i].place;
+
+  // Ratings: read, update (outside any lock), write back; one lock at a time.
+  matchmaking::Rating r[shm::kMaxMatchPlayers];
+  {
+    auto g = players.lock();
+    for (uint32_t i = 0; i < n; ++i)
+      if (const shm::PlayerRow* p = players.get_wire(wires[i])) r[i] = {p->rating, p->rd, p->volatility};
+      else r[i].r = before[i];
+  }
+  auto after = matchmaking::update_ffa(std::span(r, n), std::span(places, n));
+  uint64_t workers = 0;
+  {
+    auto g = players.lock();
+    for (uint32_t i = 0; i < n && i < after.size(); ++i) {
+      shm::PlayerRow* p = players.get_wire(wires[i]);
+      if (p == nullptr) continue;
+      p->rating = after[i].r;
+      p->rd = after[i].rd;
+      p->volatility = after[i].vol;
+      if (shared_load(p->match) == wire) shared_store(p->match, uint32_t(0));
+      const uint32_t w = shared_load(p->worker);
+      if (w < 64 && w != index_) workers |= uint64_t(1) << w;
+    }
+  }
+  {
+    auto g = shm::lock_match(*row);
+    if (matches.get_wire(wire) != row) return;
+    for (uint32_t i = 0; i < n; ++i) {
+      shm::SeatResult& res = row->results[i];
+      res.place = places[i];
+      res.score = fin.players[i].score;
+      res.rating_before = r[i].r;
+      res.rating_after = i < after.size() ? after[i].r : r[i].r;
+    }
+    row->end_reason = fin.end_reason;
+    shared_store(row->ended_at_ms, core::monotonic_ms());
+    shared_store(row->state, shm::MatchState::Ended);
+  }
+  ++stats_.matches_ended;
+  for (uint32_t w = 0; workers != 0; ++w, workers >>= 1)
+    if (workers & 1) post(w, shm::make_event(shm::EventType::MatchEnded, index_, wire));
+  on_match_ended(wire);
+}
+
+void Worker::on_match_ended(uint32_t wire) {
+  auto it = local_.find(wire);
+  if (it == local_.end()) return;
+  shm::MatchRow* row = seg_->matches().get_wire(wire);
+  uint32_t n = 0;
+  shm::SeatResult res[shm::kMaxMatchPlayers];
+  uint32_t ids[shm::kMaxMatchPlayers];
+  uint32_t reason = 0;
+  uint32_t final_tick = 0;
+  if (row != nullptr) {
+    auto g = shm::lock_match(*row);
+    if (seg_->matches().get_wire(wire) == row && row->state == shm::MatchState::Ended) {
+      n = std::min(row->seat_count, shm::kMaxMatchPlayers);
+      std::memcpy(res, row->results, sizeof res[0] * n);
+      std::memcpy(ids, row->player_ids, sizeof ids[0] * n);
+      reason = row->end_reason;
+      final_tick = uint32_t(row->tick);
+    }
+  }
+  auto& b = enc_.builder();
+  flatbuffers::Offset<PlayerResult> list[shm::kMaxMatchPlayers];
+  for (uint32_t i = 0; i < n; ++i)
+    list[i] = CreatePlayerResult(b, ids[i], uint8_t(i), res[i].place, res[i].score, res[i].rating_before,
+                                 res[i].rating_after);
+  // game::EndReason counts from 1 (0 = none); the wire's from 0.
+  const auto wire_reason = reason >= 1 && reason <= 3 ? EndReason(reason - 1) : EndReason::Abandoned;
+  auto m = CreateMatchEnd(b, wire, wire_reason, final_tick, b.CreateVector(list, n));
+  auto frame = enc_.finish(m);
+  // send() never touches enc_, so one frame serves every session.
+  std::vector<Session*> sessions = std::move(it->second.sessions);
+  local_.erase(it);
+  for (Session* s : sessions) {
+    if (s->match_wire != wire) continue;
+    s->match_wire = 0;
+    s->ack_tick = 0;
+    s->match_ended_ms = now_ms();
+    send(s, frame);
+  }
+}
+
+void Worker::forget(Session* s) {
+  if (s->match_wire == 0) return;
+  auto it = local_.find(s->match_wire);
+  if (it == local_.end()) return;
+  auto& v = it->second.sessions;
+  for (size_t i = 0; i < v.size(); ++i)
+    if (v[i] == s) {
+      v[i] = v.back();
+      v.pop_back();
+      break;
+    }
+  if (v.empty()) local_.erase(it);
+}
+
+}  // namespace skirmish::worker
