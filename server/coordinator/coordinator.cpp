@@ -59,13 +59,18 @@ std::size_t Coordinator::round(std::int64_t now_ms) {
   auto players = seg_->players();
   tickets_.clear();
   cands_.clear();
+  orphans_.clear();
   seg_->tickets().for_each_used([&](shm::Handle h, shm::TicketRow& t) {
     if (shared_load(t.state) != shm::TicketState::Waiting) return;
     const std::uint32_t pw = t.player;
     const shm::PlayerRow* p = players.get_wire(pw);
+    if (p == nullptr) {
+      orphans_.push_back(h);  // the player is gone for good (no resume grace)
+      return;
+    }
     // A player in the resume grace keeps the ticket but is not matched
     // until back: a match would start with an empty seat.
-    if (p == nullptr || shared_load(p->state) != shm::PlayerState::Connected) return;
+    if (shared_load(p->state) != shm::PlayerState::Connected) return;
     matchmaking::Ticket mt;
     mt.id = std::uint32_t(cands_.size());
     mt.rating = t.rating;
@@ -76,6 +81,8 @@ std::size_t Coordinator::round(std::int64_t now_ms) {
     tickets_.push_back(mt);
     cands_.push_back({h, pw});
   });
+  for (shm::Handle h : orphans_)
+    if (seg_->tickets().release(h)) ++stats_.tickets_released;
   if (tickets_.size() < cfg_.match_size) return 0;
 
   auto matches = matchmaking::form_matches(match::matchmaking_params(cfg_), tickets_, now_ms, &invalid_);

@@ -90,6 +90,7 @@ class Coordinator {
   std::vector<Candidate> cands_;
   std::vector<std::uint32_t> invalid_;
   std::vector<std::uint32_t> owned_;  // by worker index
+  std::vector<shm::Handle> orphans_;  // Waiting tickets whose player row is gone
 };
 
 }  // namespace skirmish::coordinator

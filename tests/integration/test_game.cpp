@@ -407,3 +407,47 @@ TEST_CASE("the coordinator killed with -9 loses no ticket and matches none twice
   loop.run_for(300);  // a second MatchFound would arrive by now
   for (auto& b : r.bots) REQUIRE(b->matches_found == 1);
 }
+
+TEST_CASE("a dropped player's ticket waits out the resume grace, then is cancelled") {
+  GameConfig cfg(std::map<std::string, std::string>{{"resume_grace_ms", "1000"}});
+  ServerProcess srv({"--workers", "2"}, cfg.path);
+  REQUIRE(srv.wait_ready());
+  Loop loop;
+  uint32_t queued = UINT32_MAX;
+  int statuses = 0;
+  Client watcher(loop.get(), Options{.name = "watcher"});
+  watcher.callbacks().on_queue_status = [&](const proto::QueueStatus& s) {
+    REQUIRE(s.state() == proto::QueueState::Idle);
+    queued = s.queued_players();
+    ++statuses;
+  };
+  Client leaver(loop.get(), Options{.name = "leaver"});
+  bool searching = false;
+  leaver.callbacks().on_welcome = [&](const proto::Welcome&) { leaver.queue_join(); };
+  leaver.callbacks().on_queue_status = [&](const proto::QueueStatus& s) {
+    searching = s.state() == proto::QueueState::Searching;
+  };
+  REQUIRE(watcher.connect("127.0.0.1", srv.port()) == 0);
+  REQUIRE(leaver.connect("127.0.0.1", srv.port()) == 0);
+  REQUIRE(loop.run_until([&] { return searching && watcher.state() == client::State::Ready; }));
+  auto ask = [&] {
+    const int before = statuses;
+    REQUIRE(watcher.queue_status() == 0);
+    REQUIRE(loop.run_until([&] { return statuses > before; }));
+    return queued;
+  };
+  REQUIRE(ask() == 1);
+  const auto dropped_at = std::chrono::steady_clock::now();
+  leaver.close();
+  REQUIRE(loop.run_until([&] { return leaver.state() == client::State::Closed; }));
+  // Still queued inside the grace (the seat could come back)...
+  if (std::chrono::steady_clock::now() - dropped_at < 500ms) REQUIRE(ask() == 1);
+  // ...gone after it.
+  bool gone = false;
+  for (int i = 0; i < 200 && !gone; ++i) {  // polled every 50 ms, 10 s at most
+    gone = ask() == 0;
+    if (!gone) loop.run_for(50);
+  }
+  REQUIRE(gone);
+  REQUIRE(std::chrono::steady_clock::now() - dropped_at >= 900ms);
+}
