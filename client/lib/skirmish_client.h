@@ -12,7 +12,9 @@
 //   - A Client is neither copyable nor movable (libuv holds pointers to it).
 //     It may be destroyed at any time, also from inside any of its own
 //     callbacks: an open connection is then detached and closed by libuv on
-//     its own (no callback fires for it any more). Destroy every Client
+//     its own (no callback fires for it any more). Destroying it from a
+//     callback also destroys that callback's closure: touch none of its
+//     captures after the delete. Destroy every Client
 //     before uv_loop_close(), and run the loop once more after destroying a
 //     connected one so libuv can release the socket.
 //   - The socket, its libuv requests and the write queue live in one small

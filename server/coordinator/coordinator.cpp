@@ -273,7 +273,44 @@ void Coordinator::recover() {
   if (stats_.recovered > 0) spdlog::info("recovered {} half-formed matches", stats_.recovered);
 }
 
+std::size_t Coordinator::adopt_orphaned_matches() {
+  auto matches = seg_->matches();
+  std::vector<shm::Handle> orphaned;
+  matches.for_each_used([&](shm::Handle h, shm::MatchRow& m) {
+    if (shared_load(m.state) != shm::MatchState::Running) return;
+    const std::uint32_t w = shared_load(m.owner_worker);
+    // Down: dead and not yet respawned. A worker respawned in its place
+    // (Starting/Up) takes its own matches back when it starts.
+    if (w >= cfg_.workers || shared_load(seg_->process(w).state) == shm::ProcessState::Down) orphaned.push_back(h);
+  });
+  if (orphaned.empty()) return 0;
+  count_owned();
+  std::size_t adopted = 0;
+  for (shm::Handle h : orphaned) {
+    const int owner = pick_owner();
+    if (owner < 0) break;  // no live worker: the next sweep tries again
+    shm::MatchRow* row = matches.get(h);
+    if (row == nullptr) continue;
+    std::uint32_t was;
+    {
+      auto g = shm::lock_match(*row);  // a dead owner's lock is recovered here
+      if (matches.get(h) != row || row->state != shm::MatchState::Running) continue;
+      was = row->owner_worker;
+      if (was < cfg_.workers && shared_load(seg_->process(was).state) != shm::ProcessState::Down) continue;
+      shared_store(row->owner_worker, std::uint32_t(owner));
+      row->adoptions += 1;
+    }
+    ++owned_[std::uint32_t(owner)];
+    post(std::uint32_t(owner), shm::make_event(shm::EventType::MatchAdopted, std::uint16_t(index_), shm::to_wire(h)));
+    ++adopted;
+    spdlog::info("match {:#x}: owner worker {} is down; adopted by worker {}", shm::to_wire(h), was, owner);
+  }
+  stats_.adopted += adopted;
+  return adopted;
+}
+
 void Coordinator::sweep(std::int64_t now_ms) {
+  adopt_orphaned_matches();
   auto players = seg_->players();
   auto tickets = seg_->tickets();
   auto matches = seg_->matches();

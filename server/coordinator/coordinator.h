@@ -41,6 +41,7 @@ struct Stats {
   std::uint64_t invalid_parties = 0;
   std::uint64_t matches_released = 0;
   std::uint64_t recovered = 0;        // matches finished or undone by recover()
+  std::uint64_t adopted = 0;          // matches handed to a new owner
   std::uint64_t mailbox_full = 0;
 };
 
@@ -55,6 +56,9 @@ class Coordinator {
   // One matchmaking round: forms every match the tickets allow now.
   // Returns the number of matches formed.
   std::size_t round(std::int64_t now_ms);
+  // Hands every Running match whose owner is down to a live worker
+  // (MatchAdopted). Returns how many.
+  std::size_t adopt_orphaned_matches();
   // Releases cancelled tickets, seats past the resume grace (and their
   // tickets), and ended matches past their linger.
   void sweep(std::int64_t now_ms);

@@ -65,6 +65,9 @@ void on_event(uv_poll_t* h, int status, int) {
             spdlog::info("config reloaded");
           }
           break;
+        case shm::EventType::WorkerDown:
+          p->coord->adopt_orphaned_matches();
+          break;
         default:
           break;
       }

@@ -325,6 +325,10 @@ void Master::on_child_exit(uint32_t index, int status) {
       }
     });
   }
+  if (is_worker(index) && !draining_) {
+    // Its matches go on elsewhere: the coordinator hands them to live workers.
+    post(seg_->coordinator_index(), shm::make_event(shm::EventType::WorkerDown, uint16_t(seg_->master_index()), index));
+  }
 
   if (draining_) {
     finish_if_drained();

@@ -76,9 +76,10 @@ QueueResult queue_input_locked(shm::MatchRow& row, std::uint8_t seat, const game
   return QueueResult::Queued;
 }
 
-StepOutcome step_locked(shm::MatchRow& row, const game::Params& p) {
+StepOutcome step_locked(shm::MatchRow& row, const game::Params& p, std::uint32_t connected_mask) {
   game::MatchState s;
   if (!load_published_locked(row, s)) return {std::uint32_t(row.tick), false, false};
+  for (std::uint8_t i = 0; i < s.player_count; ++i) game::set_connected(s, i, (connected_mask >> i) & 1u);
   game::PlayerInput inputs[game::kMaxPlayers];
   bool has[game::kMaxPlayers] = {};
   for (std::uint8_t i = 0; i < s.player_count; ++i) {

@@ -52,7 +52,9 @@ struct StepOutcome {
   bool ended;          // the rules ended the match at this tick
   bool ok;             // false: no valid published state (nothing done)
 };
-// Pops at most one queued input per seat, steps once, publishes.
-StepOutcome step_locked(shm::MatchRow& row, const game::Params& p);
+// Marks each seat connected or not (bit i of connected_mask = seat i has a
+// session somewhere), pops at most one queued input per seat, steps once,
+// publishes.
+StepOutcome step_locked(shm::MatchRow& row, const game::Params& p, std::uint32_t connected_mask);
 
 }  // namespace skirmish::match

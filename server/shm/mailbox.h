@@ -41,6 +41,7 @@ enum class EventType : std::uint16_t {
   MatchEnded,
   MatchTicked,    // owner worker -> workers with players in the match
   MatchFound,     // coordinator -> workers with players in a new match
+  WorkerDown,     // master -> coordinator: worker `a` died; adopt its matches
 };
 
 struct Event {

@@ -227,9 +227,18 @@ void Worker::take_owned_matches() {
 }
 
 void Worker::on_match_created(uint32_t wire) {
-  for (uint32_t w : owned_)
-    if (w == wire) return;  // a repeat (coordinator recovery)
-  owned_.push_back(wire);
+  for (const Owned& o : owned_)
+    if (o.wire == wire) return;  // a repeat (coordinator recovery)
+  Owned o{wire, 0, {}};
+  shm::MatchRow* row = seg_->matches().get_wire(wire);
+  if (row == nullptr) return;
+  {
+    auto g = shm::lock_match(*row);
+    if (seg_->matches().get_wire(wire) != row) return;
+    o.n = std::min(row->seat_count, shm::kMaxMatchPlayers);
+    std::memcpy(o.players, row->players, o.n * sizeof o.players[0]);
+  }
+  owned_.push_back(o);
   if (next_tick_us_ == 0) {
     // Idle until now: the grid starts one interval from here.
     next_tick_us_ = uv_hrtime() / 1000 + 1'000'000 / cfg_.tick_rate_hz;
@@ -238,49 +247,125 @@ void Worker::on_match_created(uint32_t wire) {
   }
 }
 
+// Copies what MatchFound needs out of the match row; false if it is gone.
+static bool read_seats(shm::SlotTable<shm::MatchRow> matches, uint32_t wire, uint32_t& n, uint32_t* wires,
+                       uint32_t* ids, float* ratings) {
+  shm::MatchRow* row = matches.get_wire(wire);
+  if (row == nullptr) return false;
+  auto g = shm::lock_match(*row);
+  if (matches.get_wire(wire) != row || row->state != shm::MatchState::Running) return false;
+  n = std::min(row->seat_count, shm::kMaxMatchPlayers);
+  for (uint32_t i = 0; i < n; ++i) {
+    wires[i] = row->players[i];
+    ids[i] = row->player_ids[i];
+    ratings[i] = row->results[i].rating_before;
+  }
+  return true;
+}
+
 void Worker::on_match_found(uint32_t wire) {
-  shm::MatchRow* row = seg_->matches().get_wire(wire);
-  if (row == nullptr) return;
   uint32_t n = 0;
   uint32_t wires[shm::kMaxMatchPlayers];
   uint32_t ids[shm::kMaxMatchPlayers];
   float ratings[shm::kMaxMatchPlayers];
-  {
-    auto g = shm::lock_match(*row);
-    if (seg_->matches().get_wire(wire) != row) return;
-    n = std::min(row->seat_count, shm::kMaxMatchPlayers);
-    for (uint32_t i = 0; i < n; ++i) {
-      wires[i] = row->players[i];
-      ids[i] = row->player_ids[i];
-      ratings[i] = row->results[i].rating_before;
-    }
-  }
-  auto players = seg_->players();
+  if (!read_seats(seg_->matches(), wire, n, wires, ids, ratings)) return;
   for (uint32_t seat = 0; seat < n; ++seat) {
     auto it = by_player_.find(wires[seat]);
     if (it == by_player_.end()) continue;
     Session* s = it->second;
-    if (s->match_wire == wire || s->state != SessionState::Ready) continue;
-    s->match_wire = wire;
-    s->seat = uint8_t(seat);
-    s->ack_tick = 0;
-    s->last_sent_tick = 0;
-    local_[wire].sessions.push_back(s);
-
-    auto& b = enc_.builder();
-    flatbuffers::Offset<PlayerInfo> infos[shm::kMaxMatchPlayers];
-    for (uint32_t i = 0; i < n; ++i) {
-      const shm::PlayerRow* p = players.get_wire(wires[i]);
-      size_t len = p == nullptr ? 0 : strnlen(p->name, sizeof p->name);
-      auto name = b.CreateString(p == nullptr ? "" : p->name, len);
-      infos[i] = CreatePlayerInfo(b, ids[i], uint8_t(i), uint8_t(i), ratings[i], name);
-    }
-    auto list = b.CreateVector(infos, n);
-    auto m = CreateMatchFound(b, wire, uint8_t(seat), list, uint16_t(cfg_.tick_rate_hz),
-                              int32_t(cfg_.arena_width), int32_t(cfg_.arena_height), uint16_t(cfg_.score_limit),
-                              cfg_.time_limit_s * 1000);
-    send(s, enc_.finish(m));
+    if (s->match_wire == wire || s->state != SessionState::Ready) continue;  // a repeat
+    seat_session(s, wire, seat, n, wires, ids, ratings);
   }
+}
+
+void Worker::seat_session(Session* s, uint32_t wire, uint32_t seat, uint32_t n, const uint32_t* wires,
+                          const uint32_t* ids, const float* ratings) {
+  s->match_wire = wire;
+  s->seat = uint8_t(seat);
+  s->ack_tick = 0;  // the next snapshot is full
+  s->last_sent_tick = 0;
+  local_[wire].sessions.push_back(s);
+
+  auto players = seg_->players();
+  auto& b = enc_.builder();
+  flatbuffers::Offset<PlayerInfo> infos[shm::kMaxMatchPlayers];
+  for (uint32_t i = 0; i < n; ++i) {
+    const shm::PlayerRow* p = players.get_wire(wires[i]);
+    size_t len = p == nullptr ? 0 : strnlen(p->name, sizeof p->name);
+    auto name = b.CreateString(p == nullptr ? "" : p->name, len);
+    infos[i] = CreatePlayerInfo(b, ids[i], uint8_t(i), uint8_t(i), ratings[i], name);
+  }
+  auto list = b.CreateVector(infos, n);
+  auto m = CreateMatchFound(b, wire, uint8_t(seat), list, uint16_t(cfg_.tick_rate_hz), int32_t(cfg_.arena_width),
+                            int32_t(cfg_.arena_height), uint16_t(cfg_.score_limit), cfg_.time_limit_s * 1000);
+  send(s, enc_.finish(m));
+}
+
+// Constant time over all four words: how much of a token matched must not
+// show in the answer time.
+static bool same_token(const uint32_t* a, const uint32_t* b) {
+  uint32_t diff = 0;
+  for (int i = 0; i < 4; ++i) diff |= a[i] ^ b[i];
+  return diff == 0;
+}
+
+bool Worker::on_resume(Session* s, const Resume* m) {
+  if (m->protocol_version() != ProtocolVersion::Current) {
+    send_error(s, ErrorCode::VersionMismatch, true, "protocol version mismatch: server speaks 1");
+    return false;
+  }
+  const SessionToken* t = m->token();
+  if (seg_ == nullptr || t == nullptr) {
+    send_error(s, ErrorCode::BadToken, true, "unknown, expired or already attached session token");
+    return false;
+  }
+  const uint32_t want[4] = {t->w0(), t->w1(), t->w2(), t->w3()};
+  auto players = seg_->players();
+  uint32_t match_wire = 0;
+  float rating = 0;
+  bool ok = false;
+  {
+    auto g = players.lock();
+    shm::PlayerRow* p = players.get_wire(want[0]);
+    if (p != nullptr && same_token(p->token, want) && p->state == shm::PlayerState::Disconnected) {
+      p->worker = index_;
+      p->connection_gen += 1;
+      shared_store(p->disconnected_at_ms, int64_t(0));
+      shared_store(p->state, shm::PlayerState::Connected);
+      s->player_id = p->player_id;
+      match_wire = shared_load(p->match);
+      rating = p->rating;
+      ok = true;
+    }
+  }
+  if (!ok) {
+    ++stats_.resume_failures;
+    send_error(s, ErrorCode::BadToken, true, "unknown, expired or already attached session token");
+    return false;
+  }
+  ++stats_.resumes;
+  std::memcpy(s->token, want, sizeof s->token);
+  s->player_wire = want[0];
+  by_player_[s->player_wire] = s;
+  s->state = SessionState::Ready;
+  s->decoder.set_max_frame_bytes(cfg_.max_frame_bytes);
+  set_list(s, idle_list_, now_ms());
+
+  auto& b = enc_.builder();
+  SessionToken tok(want[0], want[1], want[2], want[3]);
+  auto w = CreateWelcome(b, ProtocolVersion::Current, &tok, s->player_id, index_, uint16_t(cfg_.tick_rate_hz),
+                         rating, true, match_wire, uint32_t(core::monotonic_ms() - start_ms_));
+  if (!send(s, enc_.finish(w))) return false;
+  // Back in its match: MatchFound again (the client resets its worlds),
+  // then a full Snapshot at the next tick.
+  uint32_t n = 0;
+  uint32_t wires[shm::kMaxMatchPlayers];
+  uint32_t ids[shm::kMaxMatchPlayers];
+  float ratings[shm::kMaxMatchPlayers];
+  if (match_wire != 0 && read_seats(seg_->matches(), match_wire, n, wires, ids, ratings))
+    for (uint32_t seat = 0; seat < n; ++seat)
+      if (wires[seat] == s->player_wire) seat_session(s, match_wire, seat, n, wires, ids, ratings);
+  return s->state == SessionState::Ready;
 }
 
 void Worker::send_snapshots(uint32_t wire) {
@@ -395,19 +480,25 @@ void Worker::step_owned() {
   auto matches = seg_->matches();
   auto players = seg_->players();
   for (size_t i = 0; i < owned_.size();) {
-    const uint32_t wire = owned_[i];
+    const Owned& own = owned_[i];
+    const uint32_t wire = own.wire;
+    // Where its players are: who gets MatchTicked, who stands still.
+    uint64_t workers = 0;
+    uint32_t connected = 0;
+    for (uint32_t k = 0; k < own.n; ++k)
+      if (const shm::PlayerRow* p = players.get_wire(own.players[k]);
+          p != nullptr && shared_load(p->state) == shm::PlayerState::Connected) {
+        connected |= 1u << k;
+        const uint32_t w = shared_load(p->worker);
+        if (w < 64 && w != index_) workers |= uint64_t(1) << w;
+      }
     shm::MatchRow* row = matches.get_wire(wire);
     match::StepOutcome o{0, false, false};
-    uint32_t wires[shm::kMaxMatchPlayers];
-    uint32_t n = 0;
     if (row != nullptr) {
       auto g = shm::lock_match(*row);
-      if (matches.get_wire(wire) == row && row->state == shm::MatchState::Running &&
-          row->owner_worker == index_) {
-        o = match::step_locked(*row, game_params_);
+      if (matches.get_wire(wire) == row && row->state == shm::MatchState::Running && row->owner_worker == index_) {
+        o = match::step_locked(*row, game_params_, connected);
         row->last_tick_ms = core::monotonic_ms();
-        n = std::min(row->seat_count, shm::kMaxMatchPlayers);
-        std::memcpy(wires, row->players, n * sizeof wires[0]);
       }
     }
     if (!o.ok) {
@@ -417,12 +508,6 @@ void Worker::step_owned() {
       continue;
     }
     ++stats_.ticks;
-    uint64_t workers = 0;
-    for (uint32_t k = 0; k < n; ++k)
-      if (const shm::PlayerRow* p = players.get_wire(wires[k])) {
-        const uint32_t w = shared_load(p->worker);
-        if (w < 64 && w != index_) workers |= uint64_t(1) << w;
-      }
     for (uint32_t w = 0; workers != 0; ++w, workers >>= 1)
       if (workers & 1) post(w, shm::make_event(shm::EventType::MatchTicked, index_, wire, o.tick));
     send_snapshots(wire);

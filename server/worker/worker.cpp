@@ -190,9 +190,7 @@ bool Worker::on_frame(Session* s, const Frame& f) {
       return on_hello(s, f.envelope->msg_as_Hello());
     case Message::Resume:
       if (s->state != SessionState::Handshake) break;
-      // Resume needs the players table (process-model issue).
-      send_error(s, ErrorCode::BadToken, true, "unknown session token");
-      return false;
+      return on_resume(s, f.envelope->msg_as_Resume());
     case Message::QueueJoin:
     case Message::QueueLeave:
     case Message::QueueStatus:
@@ -255,6 +253,14 @@ bool Worker::on_hello(Session* s, const Hello* m) {
     }
     s->player_id = id;
     s->player_wire = shm::to_wire(*h);
+    // The token's first word names the row (Resume finds it in O(1)); the
+    // other 96 bits are the secret.
+    s->token[0] = s->player_wire;
+    {
+      auto players = seg_->players();
+      auto g = players.lock();
+      players.get(*h)->token[0] = s->token[0];
+    }
     by_player_[s->player_wire] = s;
   } else {
     s->player_id = uint32_t(s->id);

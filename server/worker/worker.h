@@ -65,6 +65,8 @@ struct Stats {
   uint64_t snapshot_bytes_full = 0;
   uint64_t snapshot_bytes_delta = 0;
   uint64_t mailbox_full = 0;
+  uint64_t resumes = 0;
+  uint64_t resume_failures = 0;
 };
 
 class Worker {
@@ -113,6 +115,7 @@ class Worker {
   void on_read(Session* s, ssize_t nread, const uv_buf_t* buf);
   bool on_frame(Session* s, const proto::Frame& f);
   bool on_hello(Session* s, const proto::Hello* m);
+  bool on_resume(Session* s, const proto::Resume* m);  // worker/play.cpp
   void on_ping(Session* s, const proto::Ping* m);
 
   // Play (worker/play.cpp).
@@ -122,6 +125,10 @@ class Worker {
   void on_input(Session* s, const proto::Input* m);
   void on_match_created(uint32_t wire);
   void on_match_found(uint32_t wire);
+  // Seats `s` in match `wire` on this worker and sends it MatchFound; a
+  // full Snapshot follows at the next tick.
+  void seat_session(Session* s, uint32_t wire, uint32_t seat, uint32_t n, const uint32_t* wires,
+                    const uint32_t* ids, const float* ratings);
   void on_match_ended(uint32_t wire);
   void send_snapshots(uint32_t wire);
   void tick();
@@ -168,7 +175,12 @@ class Worker {
   };
   std::unordered_map<uint32_t, LocalMatch> local_;
   std::unordered_map<uint32_t, Session*> by_player_;  // player wire id -> session
-  std::vector<uint32_t> owned_;                       // match wire ids this worker ticks
+  struct Owned {  // a match this worker ticks, with its seats cached
+    uint32_t wire;
+    uint32_t n;
+    uint32_t players[shm::kMaxMatchPlayers];
+  };
+  std::vector<Owned> owned_;
   game::Params game_params_;
   uv_timer_t tick_timer_;
   uint64_t next_tick_us_ = 0;  // due time of the next pass (uv_hrtime us), 0 idle

@@ -152,6 +152,12 @@ int run_worker_process(const core::ChildContext& ctx) {
 
   uv_run(&p.loop, UV_RUN_DEFAULT);
   w.publish_stats(*p.row);
+  const Stats& st = w.stats();
+  spdlog::info("worker {}: {} ticks in {} passes (late {}, skipped {}, drift mean {} us max {} us), {} matches ended, "
+               "snapshots {} full / {} delta, inputs {} (dropped {}, rejected {})",
+               ctx.index, st.ticks, st.tick_passes, st.ticks_late, st.ticks_skipped,
+               st.tick_passes ? st.tick_drift_sum_us / st.tick_passes : 0, st.tick_drift_max_us, st.matches_ended,
+               st.snapshots_full, st.snapshots_delta, st.inputs, st.inputs_dropped, st.inputs_rejected);
   uv_loop_close(&p.loop);
   spdlog::default_logger()->flush();
   return 0;

@@ -455,8 +455,9 @@ TEST_CASE("client: close() and destruction from inside callbacks are safe") {
     // in the same read: the Pong must not be delivered to a dead Client.
     c->callbacks().on_connected = [&](int) { REQUIRE(c->ping() == 0); };
     c->callbacks().on_welcome = [&](const proto::Welcome&) {
-      c.reset();
+      // The reset destroys this very lambda: nothing of it may be used after.
       destroyed = true;
+      c.reset();
     };
     c->callbacks().on_pong = [&](uint32_t, uint32_t) { ++pongs; };
     REQUIRE(c->connect("127.0.0.1", srv.port()) == 0);
@@ -598,7 +599,7 @@ TEST_CASE("client: resume() on a new connection with the token of the last Welco
   REQUIRE((resumed || bad_token));
 }
 
-TEST_CASE("client: a refused connect reports on_connected and on_closed; a bad address fails at once") {
+TEST_CASE("client: a refused connect reports on_connected and on_closed, a bad address fails at once") {
   Loop loop;
   std::vector<int> events;
   Client c(loop.get(), Options{.name = "nobody"});

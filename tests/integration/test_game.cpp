@@ -79,7 +79,8 @@ struct Bot {
 
   int matches_found = 0;
   uint32_t match_id = 0;
-  uint8_t slot = 0;
+  uint8_t slot = 0;       // in the current match
+  uint8_t first_slot = 0;  // in the first match
   std::set<uint32_t> match_ids;
   std::vector<float> found_rating;  // own rating in each MatchFound
   uint32_t snapshots = 0;
@@ -101,6 +102,7 @@ struct Bot {
       ++matches_found;
       match_id = m.match_id();
       slot = m.your_slot();
+      if (matches_found == 1) first_slot = slot;
       match_ids.insert(m.match_id());
       for (const auto* p : *m.players())
         if (p->slot() == slot) found_rating.push_back(p->rating());
@@ -210,7 +212,7 @@ void check_finished_round(Round& r, size_t match_size) {
   for (auto& [id, bots] : by_match) {
     REQUIRE(bots.size() == match_size);
     std::set<uint8_t> slots;
-    for (Bot* b : bots) slots.insert(b->slot);
+    for (Bot* b : bots) slots.insert(b->first_slot);
     REQUIRE(slots.size() == match_size);
     for (const Result& res : bots[0]->results) {
       REQUIRE(res.place >= 1);
@@ -236,7 +238,7 @@ bool all(Round& r, const std::function<bool(const Bot&)>& pred) {
 
 }  // namespace
 
-TEST_CASE("64 clients on 2 workers play full matches to MatchEnd; ratings persist into the next match") {
+TEST_CASE("64 clients on 2 workers play full matches to MatchEnd and their ratings seed the next match") {
   GameConfig cfg;
   ServerProcess srv({"--workers", "2"}, cfg.path);
   REQUIRE(srv.wait_ready());
@@ -377,6 +379,7 @@ TEST_CASE("the coordinator killed with -9 loses no ticket and matches none twice
       if (s.state() == proto::QueueState::Searching) ++searching;
     };
   REQUIRE(loop.run_until([&] { return searching == 3; }));
+  REQUIRE(srv.wait_log("coordinator up"));  // the tickets sit in its rounds
   pid_t coord = 0;
   REQUIRE(wait_until([&] { return (coord = child_titled(srv.pid(), "skirmish: coordinator")) != 0; }, 5s));
   REQUIRE(::kill(coord, SIGKILL) == 0);
@@ -388,12 +391,13 @@ TEST_CASE("the coordinator killed with -9 loses no ticket and matches none twice
       },
       10s));
   // The new one has recovered and is up (its own "coordinator up" line).
-  REQUIRE(wait_until(
+  const bool up = wait_until(
       [&] {
         const std::string& log = srv.log();
         return log.find("coordinator up") != log.rfind("coordinator up");
       },
-      10s));
+      10s);
+  if (!up) FAIL("no second coordinator came up; server log:\n" << srv.log());
   // The fourth joins the new coordinator's queue; all four play together.
   r.bots.push_back(std::make_unique<Bot>(loop.get(), "late"));
   REQUIRE(r.bots.back()->c->connect("127.0.0.1", srv.port()) == 0);
