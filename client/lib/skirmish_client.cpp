@@ -68,6 +68,13 @@ struct Client::Conn {
   bool closing = false;  // uv_close called
 };
 
+// The back-off timer of automatic resume; like Conn, freed by its close
+// callback, with `owner` null once the Client is gone.
+struct Client::RetryTimer {
+  uv_timer_t t;
+  Client* owner = nullptr;
+};
+
 // The C callbacks libuv calls; they forward to the owner while there is one.
 struct ClientIo {
   static Client::Conn* conn(void* data) { return static_cast<Client::Conn*>(data); }
@@ -123,6 +130,12 @@ Client::Client(uv_loop_t* loop, Options options, Callbacks callbacks)
 
 Client::~Client() {
   if (alive_ != nullptr) *alive_ = false;
+  if (retry_ != nullptr) {
+    retry_->owner = nullptr;
+    uv_close(reinterpret_cast<uv_handle_t*>(&retry_->t),
+             [](uv_handle_t* h) { delete reinterpret_cast<RetryTimer*>(h->data); });
+    retry_ = nullptr;
+  }
   if (conn_ != nullptr) {
     conn_->owner = nullptr;
     ClientIo::close_conn(conn_);
@@ -155,6 +168,10 @@ int Client::connect(const char* ip, uint16_t port) {
   conn_ = c;
   state_ = State::Connecting;
   close_reason_ = 0;
+  peer_ip_ = ip;
+  peer_port_ = port;
+  resuming_ = false;
+  user_closed_ = false;
   decoder_ = proto::FrameDecoder(proto::DecodeLimits{.max_frame_bytes = opts_.max_frame_bytes});
   player_id_ = 0;
   worker_index_ = 0;
@@ -164,7 +181,74 @@ int Client::connect(const char* ip, uint16_t port) {
   return 0;
 }
 
-void Client::close() { shut(0); }
+void Client::close() {
+  if (retry_ != nullptr && uv_is_active(reinterpret_cast<uv_handle_t*>(&retry_->t)) && !user_closed_) {
+    // Waiting to reconnect: the connection is over now; on_closed(0) comes
+    // from the loop, as every callback does.
+    user_closed_ = true;
+    uv_timer_start(&retry_->t, [](uv_timer_t* t) {
+      if (auto* o = static_cast<RetryTimer*>(t->data)->owner) o->on_retry_timer();
+    }, 0, 0);
+    return;
+  }
+  user_closed_ = true;
+  shut(0);
+}
+
+bool Client::schedule_reconnect(int reason) {
+  const ReconnectOptions& ro = opts_.reconnect;
+  const uint64_t now = uv_now(loop_);
+  if (attempt_ == 0) dropped_ms_ = now;
+  if (attempt_ >= ro.max_tries || now - dropped_ms_ >= ro.max_ms) {
+    ++stats_.reconnect_give_ups;
+    attempt_ = 0;
+    return false;
+  }
+  uint64_t delay = uint64_t(ro.initial_delay_ms) << std::min<uint32_t>(attempt_, 20);
+  if (delay > ro.max_delay_ms) delay = ro.max_delay_ms;
+  // Jitter to 50..150 %: bots dropped together do not return together.
+  jitter_ ^= jitter_ << 13;
+  jitter_ ^= jitter_ >> 7;
+  jitter_ ^= jitter_ << 17;
+  delay = delay / 2 + (delay > 0 ? jitter_ % (delay + 1) : 0);
+  ++attempt_;
+  if (retry_ == nullptr) {
+    retry_ = new RetryTimer();
+    retry_->owner = this;
+    uv_timer_init(loop_, &retry_->t);
+    retry_->t.data = retry_;
+  }
+  uv_timer_start(&retry_->t, [](uv_timer_t* t) {
+    if (auto* o = static_cast<RetryTimer*>(t->data)->owner) o->on_retry_timer();
+  }, delay, 0);
+  if (cb_.on_reconnecting) {
+    auto cb = cb_.on_reconnecting;  // it may destroy this Client
+    cb(attempt_, uint32_t(delay), reason);
+  }
+  return true;
+}
+
+void Client::on_retry_timer() {
+  if (user_closed_) {
+    attempt_ = 0;
+    if (cb_.on_closed) {
+      auto cb = cb_.on_closed;
+      cb(0);
+    }
+    return;
+  }
+  ++stats_.reconnect_attempts;
+  const std::string ip = peer_ip_;
+  int r = connect(ip.c_str(), peer_port_);
+  if (r == 0) {
+    resuming_ = true;
+    return;
+  }
+  if (!schedule_reconnect(r) && cb_.on_closed) {
+    auto cb = cb_.on_closed;
+    cb(r);
+  }
+}
 
 void Client::shut(int reason) {
   if (state_ == State::Idle || state_ == State::Closing || state_ == State::Closed) return;
@@ -176,6 +260,10 @@ void Client::shut(int reason) {
 void Client::on_handle_closed() {
   conn_ = nullptr;
   state_ = State::Closed;
+  const bool had_session = (token_[0] | token_[1] | token_[2] | token_[3]) != 0;
+  if (opts_.reconnect.enabled && !user_closed_ && had_session && !no_resume_ && schedule_reconnect(close_reason_))
+    return;
+  attempt_ = 0;
   if (cb_.on_closed) {
     // A copy: the callback may destroy this Client or replace on_closed.
     auto cb = cb_.on_closed;
@@ -193,7 +281,8 @@ void Client::on_connect(int status) {
     shut(status);
   } else {
     state_ = State::Handshaking;
-    if (opts_.auto_hello) hello();  // a failure closes; on_closed says why
+    if (resuming_) resume();        // automatic resume: the token, not Hello
+    else if (opts_.auto_hello) hello();  // a failure closes; on_closed says why
     if (!open()) status = close_reason_;
   }
   // Last: the callback may close, send, or destroy this Client.
@@ -238,6 +327,11 @@ void Client::dispatch(const Frame& f) {
       tick_rate_hz_ = m->tick_rate_hz();
       welcome_ms_ = uv_now(loop_);
       state_ = State::Ready;
+      if (m->resumed()) {
+        ++stats_.resumes;
+        attempt_ = 0;
+      }
+      resuming_ = false;
       if (cb_.on_welcome) cb_.on_welcome(*m);
       return;
     }
@@ -265,6 +359,7 @@ void Client::dispatch(const Frame& f) {
       const proto::Error* m = env->msg_as_Error();
       const size_t code = size_t(m->code());
       ++stats_.errors;
+      if (m->fatal() && m->code() == proto::ErrorCode::VersionMismatch) no_resume_ = true;
       if (code < kErrorCodeCount)
         ++stats_.errors_by_code[code];
       else

@@ -41,6 +41,16 @@
 //     send hello() or resume() yourself.
 //   - After on_closed the Client may connect() again (e.g. to resume();
 //     the token of the last Welcome is kept); stats() keep counting.
+//   - Automatic resume (Options::reconnect.enabled): when a connection that
+//     got a Welcome drops for any reason but close(), the Client does not
+//     fire on_closed; it fires on_reconnecting(attempt, delay_ms, reason),
+//     waits a jittered, doubling back-off, connects to the same address and
+//     sends Resume with its token instead of Hello. Success is a Welcome with
+//     resumed = true (on_welcome; the attempt count starts over). A failed
+//     try (refused, closed, BadToken before the server noticed the drop) is
+//     the next attempt. After max_tries attempts or max_ms since the drop,
+//     or a VersionMismatch, it gives up and on_closed fires with the last
+//     reason. close() or destruction stop it at any point.
 //   - on_closed(reason): 0 = close() was called; UV_EOF = the server closed
 //     the connection (after a fatal Error or ServerShutdown, or otherwise);
 //     kClosedDecodeError (-1) = a server frame failed to decode (see
@@ -121,6 +131,14 @@ using Token = std::array<uint32_t, 4>;
 
 inline constexpr size_t kErrorCodeCount = size_t(proto::ErrorCode::MAX) + 1;
 
+struct ReconnectOptions {
+  bool enabled = false;
+  uint32_t max_tries = 10;          // attempts per drop
+  uint32_t max_ms = 30000;          // from the drop to giving up
+  uint32_t initial_delay_ms = 50;   // first back-off (then x2 each try)
+  uint32_t max_delay_ms = 2000;     // back-off cap; each delay is jittered to 50..150 %
+};
+
 struct Options {
   std::string name = "player";     // Hello.name (the server wants 1..32 bytes)
   bool auto_hello = true;          // send Hello as soon as TCP is up
@@ -129,6 +147,7 @@ struct Options {
   size_t max_write_queue_bytes = 64 * 1024;    // unsent bytes held before a send is refused
   uint32_t snapshot_history = SnapshotHistory::kDefaultDepth;  // worlds kept as delta bases
   bool tcp_nodelay = true;         // the protocol is request/response small frames
+  ReconnectOptions reconnect;      // automatic resume after a drop (off by default)
 };
 
 // One std::function per server message; an empty one is skipped.
@@ -143,6 +162,9 @@ struct Callbacks {
   std::function<void(proto::ErrorCode code, std::string_view text, bool fatal)> on_error;
   std::function<void(const proto::ServerShutdown&)> on_server_shutdown;
   std::function<void(int reason)> on_closed;  // see the contract above
+  // Automatic resume: a drop (reason) is being retried; the next connect is
+  // in delay_ms. attempt counts from 1.
+  std::function<void(uint32_t attempt, uint32_t delay_ms, int reason)> on_reconnecting;
 };
 
 // Counters over the Client's whole life (every connection).
@@ -162,6 +184,9 @@ struct Stats {
   uint64_t errors = 0;                  // Error messages received
   std::array<uint64_t, kErrorCodeCount> errors_by_code{};  // by ErrorCode value
   uint64_t errors_unknown_code = 0;     // codes newer than this build
+  uint64_t reconnect_attempts = 0;      // automatic resume: connects tried
+  uint64_t resumes = 0;                 // Welcome with resumed = true
+  uint64_t reconnect_give_ups = 0;      // drops that ended in on_closed
 
   uint64_t errors_for(proto::ErrorCode c) const {
     size_t i = size_t(c);
@@ -223,6 +248,7 @@ class Client {
 
  private:
   struct Conn;
+  struct RetryTimer;
   friend struct ClientIo;
 
   void on_connect(int status);
@@ -235,6 +261,8 @@ class Client {
   int flush();
   int start_write(size_t done);  // hand `out` (less `done` bytes) to one uv_write
   void shut(int reason);  // begin closing the connection with `reason`
+  bool schedule_reconnect(int reason);  // false: give up
+  void on_retry_timer();
   bool open() const { return state_ == State::Handshaking || state_ == State::Ready; }
 
   uv_loop_t* loop_;
@@ -252,6 +280,16 @@ class Client {
   uint32_t ping_nonce_ = 0;
   uint64_t welcome_ms_ = 0;   // uv_now at Welcome
   int close_reason_ = 0;
+  // Automatic resume.
+  std::string peer_ip_;
+  uint16_t peer_port_ = 0;
+  RetryTimer* retry_ = nullptr;  // heap: libuv may outlive the Client
+  bool resuming_ = false;        // the current connection sends Resume
+  bool user_closed_ = false;     // close() since the last connect()
+  bool no_resume_ = false;       // VersionMismatch: retrying cannot help
+  uint32_t attempt_ = 0;         // tries since the drop
+  uint64_t dropped_ms_ = 0;      // uv_now of the drop
+  uint64_t jitter_ = 0x9E3779B97F4A7C15ull;
   bool corked_ = false;       // inside a read batch: flush once after it
   bool* alive_ = nullptr;     // set while dispatching; the destructor clears *alive_
   Stats stats_;

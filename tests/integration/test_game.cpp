@@ -22,6 +22,7 @@
 #include "server_process.h"
 #include "skirmish_client.h"
 #include "uv_loop.h"
+#include "bots.h"
 
 using namespace skirmish;
 using namespace skirmish::test;
@@ -35,139 +36,6 @@ const bool g_sigpipe_ignored = [] {
   signal(SIGPIPE, SIG_IGN);
   return true;
 }();
-
-constexpr uint32_t kTickHz = 30;
-constexpr uint32_t kTimeLimitS = 5;
-
-// configs/loadtest.toml (every bot from one address) with short matches in
-// a small arena, so that bots steering to coins score within the match.
-struct GameConfig {
-  std::string path;
-  explicit GameConfig(std::map<std::string, std::string> overrides = {}) {
-    overrides.emplace("time_limit_s", std::to_string(kTimeLimitS));
-    overrides.emplace("arena_width", "20000");
-    overrides.emplace("arena_height", "20000");
-    overrides.emplace("max_wait_ms", "2000");
-    overrides.emplace("tick_rate_hz", std::to_string(kTickHz));
-    std::string text = read_file(std::string(SKIRMISH_SOURCE_DIR) + "/configs/loadtest.toml");
-    for (auto& [key, value] : overrides) {
-      std::regex line("(^|\n)" + key + " *= *[^#\n]*");
-      REQUIRE(std::regex_search(text, line));
-      text = std::regex_replace(text, line, "$1" + key + " = " + value + " ");
-    }
-    static int n = 0;
-    path = "/tmp/skirmish-game-" + std::to_string(getpid()) + "-" + std::to_string(n++) + ".toml";
-    std::ofstream(path) << text;
-  }
-  ~GameConfig() { unlink(path.c_str()); }
-};
-
-struct Result {
-  uint32_t player_id;
-  uint8_t place;
-  int32_t score;
-  float before, after;
-};
-
-// One player: queues on Welcome, steers to the nearest coin on every
-// snapshot (and tags whoever is close), and records what it saw.
-struct Bot {
-  std::unique_ptr<Client> c;
-  uint32_t party_key = 0;
-  uint8_t party_size = 1;
-  int matches_wanted = 1;  // queue again after MatchEnd until this many were found
-
-  int matches_found = 0;
-  uint32_t match_id = 0;
-  uint8_t slot = 0;       // in the current match
-  uint8_t first_slot = 0;  // in the first match
-  std::set<uint32_t> match_ids;
-  std::vector<float> found_rating;  // own rating in each MatchFound
-  uint32_t snapshots = 0;
-  uint64_t first_snapshot_ms = 0, last_snapshot_ms = 0;
-  uint32_t last_tick = 0;
-  uint32_t last_input_seq_seen = 0;
-  int match_ends = 0;
-  uint32_t end_match_id = 0;
-  uint32_t final_tick = 0;
-  proto::EndReason reason = proto::EndReason::Abandoned;
-  std::vector<Result> results;
-  std::vector<ErrorCode> errors;
-
-  Bot(uv_loop_t* loop, const std::string& name) {
-    c = std::make_unique<Client>(loop, Options{.name = name});
-    auto& cb = c->callbacks();
-    cb.on_welcome = [this](const proto::Welcome&) { c->queue_join(0, party_key, party_size); };
-    cb.on_match_found = [this](const proto::MatchFound& m) {
-      ++matches_found;
-      match_id = m.match_id();
-      slot = m.your_slot();
-      if (matches_found == 1) first_slot = slot;
-      match_ids.insert(m.match_id());
-      for (const auto* p : *m.players())
-        if (p->slot() == slot) found_rating.push_back(p->rating());
-    };
-    cb.on_snapshot = [this](const client::World& w) {
-      if (matches_found != 1) return;  // the rate is measured over the first match
-      const uint64_t now = uv_now(c->loop());
-      if (snapshots++ == 0) first_snapshot_ms = now;
-      last_snapshot_ms = now;
-      last_tick = w.tick;
-      last_input_seq_seen = w.last_input_seq;
-      steer(w);
-    };
-    cb.on_match_end = [this](const proto::MatchEnd& m) {
-      if (++match_ends == 1) {
-        end_match_id = m.match_id();
-        final_tick = m.final_tick();
-        reason = m.reason();
-        for (const auto* r : *m.results())
-          results.push_back({r->player_id(), r->place(), r->score(), r->rating_before(), r->rating_after()});
-      }
-      if (matches_found < matches_wanted) c->queue_join(0, party_key, party_size);
-    };
-    cb.on_error = [this](ErrorCode code, std::string_view, bool) { errors.push_back(code); };
-  }
-
-  void steer(const client::World& w) {
-    const proto::Entity* me = w.find(slot);
-    if (me == nullptr) return;
-    const proto::Entity* best = nullptr;
-    int64_t best_d = INT64_MAX;
-    bool near_player = false;
-    for (const auto& e : w.entities) {
-      const int64_t dx = e.x() - me->x(), dy = e.y() - me->y();
-      const int64_t d = dx * dx + dy * dy;
-      if (e.kind() == proto::EntityKind::Coin && d < best_d) {
-        best_d = d;
-        best = &e;
-      }
-      if (e.kind() == proto::EntityKind::Player && e.id() != slot && d < 1500LL * 1500) near_player = true;
-    }
-    int mx = 0, my = 0;
-    if (best != nullptr) {
-      const int64_t dx = best->x() - me->x(), dy = best->y() - me->y();
-      const int64_t m = std::max<int64_t>({std::abs(dx), std::abs(dy), 1});
-      mx = int(dx * 100 / m);
-      my = int(dy * 100 / m);
-    }
-    c->send_input(int8_t(mx), int8_t(my), near_player ? 1 : 0);
-  }
-};
-
-struct Round {
-  std::vector<std::unique_ptr<Bot>> bots;
-  std::map<uint16_t, int> per_worker;
-};
-
-// Connects `n` bots and runs the loop until `done` or the deadline.
-void connect_bots(Loop& loop, Round& r, uint16_t port, int n, int matches_wanted = 1) {
-  for (int i = 0; i < n; ++i) {
-    r.bots.push_back(std::make_unique<Bot>(loop.get(), "bot" + std::to_string(i)));
-    r.bots.back()->matches_wanted = matches_wanted;
-  }
-  for (auto& b : r.bots) REQUIRE(b->c->connect("127.0.0.1", port) == 0);
-}
 
 // What every finished match must satisfy, whatever the workers.
 void check_finished_round(Round& r, size_t match_size) {
@@ -232,9 +100,6 @@ void check_finished_round(Round& r, size_t match_size) {
                                << rate_sum / double(r.bots.size()) << " Hz");
 }
 
-bool all(Round& r, const std::function<bool(const Bot&)>& pred) {
-  return std::all_of(r.bots.begin(), r.bots.end(), [&](const auto& b) { return pred(*b); });
-}
 
 }  // namespace
 

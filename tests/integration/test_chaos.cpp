@@ -1,0 +1,157 @@
+// Chaos: real processes killed while 64 bots play. Every match must still
+// reach MatchEnd with every player in it, every bot that lost its
+// connection must resume, and no process may be left stuck on a lock.
+//
+// Bots resume on their own (client library, Options::reconnect); the
+// server's side is resume by token, match adoption by the coordinator, and
+// the robust locks' repair steps.
+#include <catch2/catch.hpp>
+
+#include <signal.h>
+
+#include "bots.h"
+#include "shm/atomic_field.h"
+#include "shm/segment.h"
+
+using namespace skirmish;
+using namespace skirmish::test;
+
+namespace {
+
+const bool g_sigpipe_ignored = [] {
+  signal(SIGPIPE, SIG_IGN);
+  return true;
+}();
+
+// Matches each worker ticks now, read from the live segment.
+std::map<uint32_t, int> owners(const std::string& shm_name) {
+  std::string error;
+  auto seg = shm::Segment::open_existing(shm_name, error);
+  REQUIRE(seg);
+  std::map<uint32_t, int> out;
+  seg->matches().for_each_used([&](shm::Handle, shm::MatchRow& m) {
+    if (shm::shared_load(m.state) == shm::MatchState::Running) ++out[shm::shared_load(m.owner_worker)];
+  });
+  return out;
+}
+
+uint32_t busiest(const std::map<uint32_t, int>& owned) {
+  uint32_t best = 0;
+  int most = -1;
+  for (auto [w, n] : owned)
+    if (n > most) {
+      most = n;
+      best = w;
+    }
+  return best;
+}
+
+// Every bot got MatchEnd of the match it was first put in, with all four
+// players in the results; every dropped bot resumed.
+void check_survived(Round& r) {
+  std::map<uint32_t, int> players_of;
+  int dropped = 0;
+  for (auto& b : r.bots) {
+    INFO("bot " << b->c->player_id() << " drops " << b->drops << " resumes " << b->c->stats().resumes);
+    REQUIRE(b->match_ends >= 1);
+    REQUIRE(b->end_match_id == *b->match_ids.begin());
+    REQUIRE(b->results.size() == 4);
+    ++players_of[b->end_match_id];
+    if (b->drops > 0) {
+      ++dropped;
+      REQUIRE(b->c->stats().resumes >= uint64_t(b->drops));
+      REQUIRE(b->c->stats().reconnect_give_ups == 0);
+    }
+    for (ErrorCode e : b->errors)  // a resume that raced the server's notice of the drop
+      REQUIRE(e == ErrorCode::BadToken);
+  }
+  for (auto& [id, n] : players_of) REQUIRE(n == 4);
+  WARN(dropped << " of " << r.bots.size() << " bots lost their connection and resumed");
+}
+
+// The server still answers: a fresh client gets Welcome and Pong, and every
+// process is alive (none stuck on a lock would miss its heartbeat).
+void check_alive(ServerProcess& srv, Loop& loop) {
+  Client c(loop.get(), Options{.name = "after"});
+  int pongs = 0;
+  c.callbacks().on_welcome = [&](const proto::Welcome&) { c.ping(); };
+  c.callbacks().on_pong = [&](uint32_t, uint32_t) { ++pongs; };
+  REQUIRE(c.connect("127.0.0.1", srv.port()) == 0);
+  REQUIRE(loop.run_until([&] { return pongs == 1; }));
+  REQUIRE(srv.running());
+  REQUIRE(srv.log().find("missed its heartbeat") == std::string::npos);
+}
+
+}  // namespace
+
+TEST_CASE("a worker killed with -9 mid-match: its matches are adopted and its players resume") {
+  GameConfig cfg(std::map<std::string, std::string>{{"time_limit_s", "8"}});
+  ServerProcess srv({"--workers", "2"}, cfg.path);
+  REQUIRE(srv.wait_ready());
+  Loop loop;
+  Round r;
+  for (int i = 0; i < 64; ++i) r.bots.push_back(std::make_unique<Bot>(loop.get(), "c" + std::to_string(i), true));
+  for (auto& b : r.bots) REQUIRE(b->c->connect("127.0.0.1", srv.port()) == 0);
+  REQUIRE(loop.run_until([&] { return all(r, [](const Bot& b) { return b.snapshots >= 30; }); }, 30s));
+
+  const auto owned = owners(srv.shm_name());
+  const uint32_t victim = busiest(owned);
+  REQUIRE(owned.at(victim) > 0);
+  const pid_t pid = child_titled(srv.pid(), "skirmish: worker " + std::to_string(victim));
+  REQUIRE(pid != 0);
+  REQUIRE(::kill(pid, SIGKILL) == 0);
+
+  REQUIRE(loop.run_until([&] { return all(r, [](const Bot& b) { return b.match_ends >= 1; }); }, 40s));
+  check_survived(r);
+  REQUIRE(srv.log().find("adopted by worker") != std::string::npos);
+  uint64_t worst_gap = 0;
+  for (auto& b : r.bots)
+    if (b->drops == 0) worst_gap = std::max(worst_gap, b->max_gap_ms);
+  WARN("longest snapshot pause of a bot that kept its connection: " << worst_gap << " ms");
+  check_alive(srv, loop);
+}
+
+TEST_CASE("a worker stopped with SIGSTOP is replaced and its matches go on") {
+  GameConfig cfg(std::map<std::string, std::string>{{"time_limit_s", "8"}, {"heartbeat_timeout_ms", "1000"}});
+  ServerProcess srv({"--workers", "2"}, cfg.path);
+  REQUIRE(srv.wait_ready());
+  Loop loop;
+  Round r;
+  for (int i = 0; i < 32; ++i) r.bots.push_back(std::make_unique<Bot>(loop.get(), "s" + std::to_string(i), true));
+  for (auto& b : r.bots) REQUIRE(b->c->connect("127.0.0.1", srv.port()) == 0);
+  REQUIRE(loop.run_until([&] { return all(r, [](const Bot& b) { return b.snapshots >= 30; }); }, 30s));
+  const uint32_t victim = busiest(owners(srv.shm_name()));
+  const pid_t pid = child_titled(srv.pid(), "skirmish: worker " + std::to_string(victim));
+  REQUIRE(pid != 0);
+  REQUIRE(::kill(pid, SIGSTOP) == 0);
+  REQUIRE(srv.wait_log("missed its heartbeat", 10s));
+  REQUIRE(loop.run_until([&] { return all(r, [](const Bot& b) { return b.match_ends >= 1; }); }, 40s));
+  check_survived(r);
+}
+
+TEST_CASE("the coordinator killed with -9 mid-matchmaking: every bot is matched exactly once") {
+  GameConfig cfg;
+  ServerProcess srv({"--workers", "2"}, cfg.path);
+  REQUIRE(srv.wait_ready());
+  REQUIRE(srv.wait_log("coordinator up"));
+  Loop loop;
+  Round r;
+  for (int i = 0; i < 64; ++i) r.bots.push_back(std::make_unique<Bot>(loop.get(), "m" + std::to_string(i)));
+  for (auto& b : r.bots) REQUIRE(b->c->connect("127.0.0.1", srv.port()) == 0);
+  // Kill it while the queue fills: some tickets matched, some waiting, a
+  // round perhaps half done.
+  REQUIRE(loop.run_until([&] { return std::count_if(r.bots.begin(), r.bots.end(), [](auto& b) { return b->matches_found > 0; }) >= 8; }, 20s));
+  const pid_t coord = child_titled(srv.pid(), "skirmish: coordinator");
+  REQUIRE(coord != 0);
+  REQUIRE(::kill(coord, SIGKILL) == 0);
+  REQUIRE(loop.run_until([&] { return all(r, [](const Bot& b) { return b.match_ends >= 1; }); }, 40s));
+  std::map<uint32_t, std::set<uint32_t>> seats;
+  for (auto& b : r.bots) {
+    REQUIRE(b->matches_found == 1);
+    REQUIRE(b->errors.empty());
+    seats[b->match_id].insert(b->c->player_id());
+  }
+  for (auto& [id, players] : seats) REQUIRE(players.size() == 4);
+  REQUIRE(seats.size() == 16);
+  check_alive(srv, loop);
+}
