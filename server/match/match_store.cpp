@@ -6,6 +6,20 @@
 
 namespace skirmish::match {
 
+// Test-only fault points (tests/unit/test_match_faults.cpp compiles this
+// file with SKIRMISH_FAULT_POINTS and dies at each one); nothing in release.
+#ifdef SKIRMISH_FAULT_POINTS
+void (*fault_point)(int point) = nullptr;
+#define SKIRMISH_FAULT(n)                  \
+  do {                                     \
+    if (fault_point != nullptr) fault_point(n); \
+  } while (0)
+#else
+#define SKIRMISH_FAULT(n) \
+  do {                    \
+  } while (0)
+#endif
+
 game::Params game_params(const config::Config& c) {
   game::Params p;
   p.arena_width = std::int32_t(c.arena_width);
@@ -71,32 +85,52 @@ QueueResult queue_input_locked(shm::MatchRow& row, std::uint8_t seat, const game
   shm::InputSlot slot;
   std::memcpy(&slot, &in, sizeof slot);
   q.q[(q.head + q.count) % shm::kMaxQueuedInputs] = slot;
+  SKIRMISH_FAULT(8);
   q.last_seq = in.seq;
-  ++q.count;  // one store publishes the slot (the lock orders it anyway)
+  SKIRMISH_FAULT(9);
+  ++q.count;  // one store publishes the slot: a death before it loses only this input
   return QueueResult::Queued;
 }
 
 StepOutcome step_locked(shm::MatchRow& row, const game::Params& p, std::uint32_t connected_mask) {
+  // Order matters for a death at any point (the lock's repair step only
+  // clamps indices): the new state is written beside the published one,
+  // published is flipped, then tick follows, and the inputs are popped
+  // last. Dying before the flip leaves the old state and every input in
+  // place; after it, at worst an input stays queued and the rules drop it
+  // as stale next tick. row.tick never runs ahead of the published state.
   game::MatchState s;
   if (!load_published_locked(row, s)) return {std::uint32_t(row.tick), false, false};
+  SKIRMISH_FAULT(1);
   for (std::uint8_t i = 0; i < s.player_count; ++i) game::set_connected(s, i, (connected_mask >> i) & 1u);
   game::PlayerInput inputs[game::kMaxPlayers];
   bool has[game::kMaxPlayers] = {};
   for (std::uint8_t i = 0; i < s.player_count; ++i) {
-    shm::SeatInputs& q = row.inputs[i];
+    const shm::SeatInputs& q = row.inputs[i];
     if (q.count == 0) continue;
     std::memcpy(&inputs[i], &q.q[q.head % shm::kMaxQueuedInputs], sizeof inputs[i]);
     has[i] = true;
+  }
+  game::step(s, p, inputs, has);
+  SKIRMISH_FAULT(2);
+  const std::uint32_t idx = s.tick % shm::kStateRing;
+  const auto* bytes = reinterpret_cast<const std::uint8_t*>(&s);
+  std::memcpy(row.state_bytes[idx], bytes, sizeof s / 2);
+  SKIRMISH_FAULT(3);
+  std::memcpy(row.state_bytes[idx] + sizeof s / 2, bytes + sizeof s / 2, sizeof s - sizeof s / 2);
+  row.state_len[idx] = sizeof s;
+  SKIRMISH_FAULT(4);
+  shm::shared_store(row.published, idx);  // the flip
+  SKIRMISH_FAULT(5);
+  shm::shared_store(row.tick, std::uint64_t(s.tick));
+  SKIRMISH_FAULT(6);
+  for (std::uint8_t i = 0; i < s.player_count; ++i) {
+    shm::SeatInputs& q = row.inputs[i];
+    if (!has[i]) continue;
     q.head = (q.head + 1) % shm::kMaxQueuedInputs;
     --q.count;
   }
-  game::step(s, p, inputs, has);
-  const std::uint32_t idx = s.tick % shm::kStateRing;
-  std::memcpy(row.state_bytes[idx], &s, sizeof s);
-  row.state_len[idx] = sizeof s;
-  // The flip: before it the previous state is current, after it this one.
-  shm::shared_store(row.tick, std::uint64_t(s.tick));
-  shm::shared_store(row.published, idx);
+  SKIRMISH_FAULT(7);
   return {s.tick, s.ended != 0, true};
 }
 
