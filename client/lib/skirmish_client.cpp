@@ -330,6 +330,7 @@ void Client::dispatch(const Frame& f) {
       if (m->resumed()) {
         ++stats_.resumes;
         attempt_ = 0;
+        if (m->last_input_seq() > last_seq_) last_seq_ = m->last_input_seq();  // seqs only grow
       }
       resuming_ = false;
       if (cb_.on_welcome) cb_.on_welcome(*m);

@@ -351,20 +351,30 @@ bool Worker::on_resume(Session* s, const Resume* m) {
   s->decoder.set_max_frame_bytes(cfg_.max_frame_bytes);
   set_list(s, idle_list_, now_ms());
 
-  auto& b = enc_.builder();
-  SessionToken tok(want[0], want[1], want[2], want[3]);
-  auto w = CreateWelcome(b, ProtocolVersion::Current, &tok, s->player_id, index_, uint16_t(cfg_.tick_rate_hz),
-                         rating, true, match_wire, uint32_t(core::monotonic_ms() - start_ms_));
-  if (!send(s, enc_.finish(w))) return false;
-  // Back in its match: MatchFound again (the client resets its worlds),
-  // then a full Snapshot at the next tick.
+  // Back in its match: the seat and the newest input seq it holds (a client
+  // that lost its own count continues above it).
   uint32_t n = 0;
   uint32_t wires[shm::kMaxMatchPlayers];
   uint32_t ids[shm::kMaxMatchPlayers];
   float ratings[shm::kMaxMatchPlayers];
-  if (match_wire != 0 && read_seats(seg_->matches(), match_wire, n, wires, ids, ratings))
-    for (uint32_t seat = 0; seat < n; ++seat)
-      if (wires[seat] == s->player_wire) seat_session(s, match_wire, seat, n, wires, ids, ratings);
+  uint32_t seat = shm::kMaxMatchPlayers;
+  uint32_t last_seq = 0;
+  if (match_wire != 0 && read_seats(seg_->matches(), match_wire, n, wires, ids, ratings)) {
+    for (uint32_t i = 0; i < n; ++i)
+      if (wires[i] == s->player_wire) seat = i;
+    if (shm::MatchRow* row = seg_->matches().get_wire(match_wire); row != nullptr && seat < n) {
+      auto g = shm::lock_match(*row);
+      last_seq = row->inputs[seat].last_seq;
+    }
+  }
+  auto& b = enc_.builder();
+  SessionToken tok(want[0], want[1], want[2], want[3]);
+  auto w = CreateWelcome(b, ProtocolVersion::Current, &tok, s->player_id, index_, uint16_t(cfg_.tick_rate_hz),
+                         rating, true, match_wire, uint32_t(core::monotonic_ms() - start_ms_), last_seq);
+  if (!send(s, enc_.finish(w))) return false;
+  // MatchFound again (the client resets its worlds), then a full Snapshot
+  // at the next tick.
+  if (seat < n) seat_session(s, match_wire, seat, n, wires, ids, ratings);
   return s->state == SessionState::Ready;
 }
 

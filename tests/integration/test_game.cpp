@@ -320,3 +320,117 @@ TEST_CASE("a dropped player's ticket waits out the resume grace, then is cancell
   REQUIRE(gone);
   REQUIRE(std::chrono::steady_clock::now() - dropped_at >= 900ms);
 }
+
+TEST_CASE("resume: the seat, the match and a full snapshot come back, and bad tokens are refused") {
+  GameConfig cfg(std::map<std::string, std::string>{{"time_limit_s", "30"}, {"resume_grace_ms", "2000"}});
+  ServerProcess srv({"--workers", "2"}, cfg.path);
+  REQUIRE(srv.wait_ready());
+  Loop loop;
+  Round r;
+  connect_bots(loop, r, srv.port(), 4);
+  REQUIRE(loop.run_until([&] { return all(r, [](const Bot& b) { return b.snapshots >= 5; }); }, 20s));
+  Bot& b = *r.bots[0];
+  const client::Token token = b.c->token();
+  const uint32_t id = b.c->player_id();
+  const uint32_t match = b.match_id;
+  b.c->close();
+  REQUIRE(loop.run_until([&] { return b.c->state() == client::State::Closed; }));
+
+  auto resume_with = [&](const client::Token& t, bool* welcomed, ErrorCode* error, std::unique_ptr<Client>& c) {
+    c = std::make_unique<Client>(loop.get(), Options{.name = "again", .auto_hello = false});
+    c->set_token(t);
+    c->callbacks().on_connected = [&c](int) { c->resume(); };
+    c->callbacks().on_welcome = [=](const proto::Welcome& w) {
+      *welcomed = true;
+      REQUIRE(w.resumed());
+      REQUIRE(w.player_id() == id);
+      REQUIRE(w.match_id() == match);
+    };
+    c->callbacks().on_error = [=](ErrorCode e, std::string_view, bool fatal) {
+      REQUIRE(fatal);
+      *error = e;
+    };
+    REQUIRE(c->connect("127.0.0.1", srv.port()) == 0);
+  };
+  // A wrong secret with the right row is refused like an unknown token.
+  client::Token wrong = token;
+  wrong[3] ^= 1;
+  bool welcomed = false;
+  ErrorCode error = ErrorCode::None;
+  std::unique_ptr<Client> c;
+  resume_with(wrong, &welcomed, &error, c);
+  REQUIRE(loop.run_until([&] { return c->state() == client::State::Closed; }));
+  REQUIRE(error == ErrorCode::BadToken);
+  REQUIRE_FALSE(welcomed);
+
+  // The right token: Welcome(resumed), MatchFound for the same match, then
+  // a full snapshot, and inputs apply again.
+  int found = 0;
+  uint64_t fulls = 0;
+  error = ErrorCode::None;
+  resume_with(token, &welcomed, &error, c);
+  c->callbacks().on_match_found = [&](const proto::MatchFound& m) {
+    REQUIRE(m.match_id() == match);
+    ++found;
+  };
+  c->callbacks().on_snapshot = [&](const client::World&) { fulls = c->stats().snapshots_full; };
+  REQUIRE(loop.run_until([&] { return welcomed && found == 1 && fulls >= 1; }));
+  REQUIRE(error == ErrorCode::None);
+  REQUIRE(c->send_input(100, 0, 0) == 0);
+  const uint32_t seq = c->last_input_seq();
+  REQUIRE(loop.run_until([&] { return c->world() != nullptr && c->world()->last_input_seq == seq; }));
+
+  // The same token again while attached: refused.
+  bool welcomed2 = false;
+  ErrorCode error2 = ErrorCode::None;
+  std::unique_ptr<Client> c2;
+  resume_with(token, &welcomed2, &error2, c2);
+  REQUIRE(loop.run_until([&] { return c2->state() == client::State::Closed; }));
+  REQUIRE(error2 == ErrorCode::BadToken);
+
+  // Dropped past the grace: the token has expired.
+  c->close();
+  REQUIRE(loop.run_until([&] { return c->state() == client::State::Closed; }));
+  const auto dropped = std::chrono::steady_clock::now();
+  loop.run_for(3000);  // past resume_grace_ms (2 s) and a coordinator sweep
+  REQUIRE(std::chrono::steady_clock::now() - dropped >= 2s);
+  welcomed2 = false;
+  error2 = ErrorCode::None;
+  resume_with(token, &welcomed2, &error2, c2);
+  REQUIRE(loop.run_until([&] { return c2->state() == client::State::Closed; }));
+  REQUIRE(error2 == ErrorCode::BadToken);
+  REQUIRE_FALSE(welcomed2);
+}
+
+TEST_CASE("automatic resume gives up after its tries when the server is gone") {
+  GameConfig cfg;
+  ServerProcess srv({"--workers", "1"}, cfg.path);
+  REQUIRE(srv.wait_ready());
+  Loop loop;
+  Options o{.name = "stubborn"};
+  o.reconnect = {.enabled = true, .max_tries = 3, .max_ms = 10000, .initial_delay_ms = 20, .max_delay_ms = 100};
+  Client c(loop.get(), o);
+  bool welcomed = false;
+  int closed = 0, reason = 0;
+  std::vector<uint32_t> attempts;
+  c.callbacks().on_welcome = [&](const proto::Welcome&) { welcomed = true; };
+  c.callbacks().on_reconnecting = [&](uint32_t attempt, uint32_t delay_ms, int) {
+    attempts.push_back(attempt);
+    REQUIRE(delay_ms <= 150);  // the cap with +50 % jitter
+  };
+  c.callbacks().on_closed = [&](int r) {
+    ++closed;
+    reason = r;
+  };
+  REQUIRE(c.connect("127.0.0.1", srv.port()) == 0);
+  REQUIRE(loop.run_until([&] { return welcomed; }));
+  srv.signal(SIGKILL);  // the master; its children follow it
+  REQUIRE(srv.wait_exit() != -1);
+  REQUIRE(loop.run_until([&] { return closed == 1; }, 15s));
+  REQUIRE(attempts == std::vector<uint32_t>{1, 2, 3});
+  REQUIRE(reason != 0);
+  REQUIRE(c.stats().reconnect_attempts == 3);
+  REQUIRE(c.stats().reconnect_give_ups == 1);
+  loop.run_for(200);
+  REQUIRE(closed == 1);
+}
