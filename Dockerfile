@@ -5,8 +5,10 @@
 #   docker run --rm --init --shm-size=128m -p 7777:7777 -p 7778:7778 skirmish
 #
 # --shm-size: the game state lives in a POSIX shared-memory segment in
-# /dev/shm (about 12 MB with the default config); Docker's default 64 MB is
-# enough for it, raise it with max_players / max_matches.
+# /dev/shm: about 44 MB with the default config (each of the 4,096 match
+# slots keeps a ring of 8 states for delta snapshots), more than half of
+# Docker's default 64 MB; 128m leaves room. It grows with max_players and
+# max_matches: the start-up log prints the size.
 # --init: the master reaps its own children, but an init keeps signals and
 # orphans right if anything else runs in the container.
 
