@@ -43,10 +43,10 @@
 #include <vector>
 
 #include "codec.h"
-#include "latency_histogram.h"
+#include "histogram.h"
 
 namespace proto = skirmish::proto;
-using skirmish::bench::LatencyHistogram;
+using LatencyHistogram = skirmish::loadtest::Histogram;
 
 namespace {
 

@@ -1,4 +1,6 @@
-// A log-linear latency histogram for the benchmark: fixed memory, O(1) record.
+// A log-linear latency histogram: fixed memory, O(1) record, mergeable.
+// Used by skirmish-loadtest (one per metric per thread, merged once a
+// second) and by the benchmarks.
 //
 // Values are nanoseconds (any u64). Below 128 every value has its own bucket;
 // above, each power of two is split into 64 equal buckets, so a reported
@@ -12,9 +14,9 @@
 #include <bit>
 #include <cstdint>
 
-namespace skirmish::bench {
+namespace skirmish::loadtest {
 
-class LatencyHistogram {
+class Histogram {
  public:
   static constexpr unsigned kSubBits = 6;                 // 64 buckets per power of two
   static constexpr uint64_t kSub = uint64_t(1) << kSubBits;
@@ -23,11 +25,24 @@ class LatencyHistogram {
   void record(uint64_t v) {
     ++counts_[index_of(v)];
     ++total_;
+    sum_ += v;
     if (v > max_) max_ = v;
     if (total_ == 1 || v < min_) min_ = v;
   }
 
+  // Adds every sample of `o` (same bucket layout: exact).
+  void merge(const Histogram& o) {
+    if (o.total_ == 0) return;
+    for (size_t i = 0; i < kBuckets; ++i) counts_[i] += o.counts_[i];
+    if (total_ == 0 || o.min_ < min_) min_ = o.min_;
+    if (o.max_ > max_) max_ = o.max_;
+    total_ += o.total_;
+    sum_ += o.sum_;
+  }
+  void reset() { *this = Histogram(); }
+
   uint64_t count() const { return total_; }
+  double mean() const { return total_ == 0 ? 0.0 : double(sum_) / double(total_); }
   uint64_t max() const { return max_; }
   uint64_t min() const { return min_; }
 
@@ -74,6 +89,7 @@ class LatencyHistogram {
   uint64_t total_ = 0;
   uint64_t max_ = 0;
   uint64_t min_ = 0;
+  uint64_t sum_ = 0;  // wraps only past 584 years of nanoseconds
 };
 
-}  // namespace skirmish::bench
+}  // namespace skirmish::loadtest
