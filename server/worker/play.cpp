@@ -368,9 +368,10 @@ bool Worker::on_resume(Session* s, const Resume* m) {
     }
   }
   auto& b = enc_.builder();
+  auto version = b.CreateString(SKIRMISH_VERSION);
   SessionToken tok(want[0], want[1], want[2], want[3]);
   auto w = CreateWelcome(b, ProtocolVersion::Current, &tok, s->player_id, index_, uint16_t(cfg_.tick_rate_hz),
-                         rating, true, match_wire, uint32_t(core::monotonic_ms() - start_ms_), last_seq);
+                         rating, true, match_wire, uint32_t(core::monotonic_ms() - start_ms_), last_seq, version);
   if (!send(s, enc_.finish(w))) return false;
   // MatchFound again (the client resets its worlds), then a full Snapshot
   // at the next tick.

@@ -270,10 +270,11 @@ bool Worker::on_hello(Session* s, const Hello* m) {
   set_list(s, idle_list_, now_ms());
 
   auto& b = enc_.builder();
+  auto version = b.CreateString(SKIRMISH_VERSION);
   SessionToken tok(s->token[0], s->token[1], s->token[2], s->token[3]);
   auto w = CreateWelcome(b, ProtocolVersion::Current, &tok, s->player_id, index_,
                          uint16_t(cfg_.tick_rate_hz), float(cfg_.rating_initial), false, 0,
-                         uint32_t(core::monotonic_ms() - start_ms_));
+                         uint32_t(core::monotonic_ms() - start_ms_), 0, version);
   return send(s, enc_.finish(w));
 }
 

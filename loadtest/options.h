@@ -1,0 +1,28 @@
+// skirmish-loadtest's options (flags in main.cpp; every one in the report).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace skirmish::loadtest {
+
+struct Options {
+  std::string host = "127.0.0.1";  // numeric address of the server
+  uint16_t port = 7777;
+  uint32_t bots = 100;
+  double ramp = 500;          // bots connected per second (all threads together)
+  double duration_s = 30;     // from the first connect to the stop
+  uint64_t seed = 1;          // random walks and jitter
+  uint32_t threads = 1;       // one libuv loop (and a share of the bots) each
+  double rate = 0;            // inputs per second per bot on a clock (open model); 0 = one per snapshot
+  double ping_interval_s = 1; // each bot pings this often (Ping RTT histogram)
+  double max_p99_ms = 0;      // SLO on input->snapshot p99; 0 = none
+  double max_error_rate = -1; // SLO on (errors + failed connects + drops) / messages sent; < 0 = none
+  double warmup_s = 0;        // excluded from the latency summary (ramp settling)
+  std::string report;         // path prefix: <report>.json and <report>.html; empty = none
+  int server_pid = 0;         // sample this process tree's CPU and memory from /proc; 0 = none
+  std::string name_prefix = "bot";
+  bool progress_tty = false;  // set by main from isatty(stdout)
+};
+
+}  // namespace skirmish::loadtest

@@ -1,0 +1,298 @@
+#include "shard.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace skirmish::loadtest {
+
+namespace {
+
+constexpr uint32_t kClockSlots = 8;    // open model: bots spread over 8 phases of an input period
+constexpr uint32_t kPingSlots = 10;    // pings spread over 10 phases of the ping interval
+constexpr uint64_t kPublishMs = 250;
+constexpr uint32_t kPending = 32;      // inputs awaiting their snapshot, per bot
+
+uint64_t now_ns() { return uv_hrtime(); }
+
+}  // namespace
+
+struct Shard::Bot {
+  enum class Phase : uint8_t { Waiting, Connecting, Idle, Queued, Playing, Closed };
+
+  Shard* shard;
+  uint32_t id;
+  Phase phase = Phase::Waiting;
+  std::unique_ptr<client::Client> c;
+  uint64_t rng;
+  uint64_t connect_ns = 0, queue_ns = 0, ping_ns = 0;
+  uint32_t ping_nonce = 0;
+  uint8_t slot = 0;
+  // Random walk.
+  int8_t mx = 0, my = 0;
+  uint16_t walk_left = 0;
+  // Inputs sent and not yet seen applied: a ring of (seq, send time).
+  uint32_t pend_seq[kPending];
+  uint64_t pend_ns[kPending];
+  uint32_t pend_head = 0, pend_n = 0;
+  // The current match.
+  uint32_t match_id = 0;
+  uint32_t match_snapshots = 0;
+  uint64_t first_snapshot_ns = 0, last_snapshot_ns = 0;
+
+  Bot(Shard* s, uint32_t bot_id, uint64_t seed) : shard(s), id(bot_id), rng(seed * 0x9E3779B97F4A7C15ull + bot_id + 1) {
+    if (rng == 0) rng = 1;
+    slot = uint8_t(bot_id % kClockSlots);
+    client::Options o;
+    o.name = s->opts_.name_prefix + std::to_string(bot_id);
+    o.reconnect.enabled = true;
+    c = std::make_unique<client::Client>(&s->loop_, o);
+    auto& cb = c->callbacks();
+    cb.on_connected = [this](int status) {
+      if (status != 0) ++shard->local_.connect_failures;
+    };
+    cb.on_welcome = [this](const proto::Welcome& w) {
+      if (w.resumed()) {
+        ++shard->local_.resumes;
+        if (phase == Phase::Connecting) phase = w.match_id() != 0 ? Phase::Playing : Phase::Queued;
+        return;
+      }
+      shard->local_.connect_welcome.record(now_ns() - connect_ns);
+      if (const auto* v = w.server_version(); v != nullptr && shard->server_version_.empty()) {
+        std::lock_guard<std::mutex> lock(shard->mu_);
+        shard->server_version_ = v->str();
+      }
+      queue();
+    };
+    cb.on_reconnecting = [this](uint32_t attempt, uint32_t, int) {
+      if (attempt == 1) ++shard->local_.drops;
+      pend_n = 0;  // what was in flight is not measured across a drop
+      phase = Phase::Connecting;
+    };
+    cb.on_pong = [this](uint32_t rtt_us, uint32_t) { shard->local_.ping_rtt.record(uint64_t(rtt_us) * 1000); };
+    cb.on_match_found = [this](const proto::MatchFound& m) {
+      if (m.match_id() == match_id && phase == Phase::Playing) return;  // again, after a resume
+      if (phase == Phase::Queued) shard->local_.queue_match.record(now_ns() - queue_ns);
+      ++shard->local_.matches_found;
+      phase = Phase::Playing;
+      match_id = m.match_id();
+      match_snapshots = 0;
+      pend_n = 0;
+    };
+    cb.on_snapshot = [this](const client::World& w) { on_snapshot(w); };
+    cb.on_match_end = [this](const proto::MatchEnd&) {
+      ++shard->local_.matches_ended;
+      if (match_snapshots > 1 && last_snapshot_ns > first_snapshot_ns) {
+        const double secs = double(last_snapshot_ns - first_snapshot_ns) / 1e9;
+        shard->local_.snapshot_rate.record(uint64_t(double(match_snapshots - 1) / secs * 1000.0));
+      }
+      match_id = 0;
+      queue();
+    };
+    cb.on_error = [this](proto::ErrorCode code, std::string_view, bool) {
+      const size_t i = size_t(code);
+      if (i < shard->local_.errors.size()) ++shard->local_.errors[i];
+    };
+    cb.on_closed = [this](int) {
+      if (phase == Phase::Connecting && shard->stopping_ == false) ++shard->local_.connect_failures;
+      phase = Phase::Closed;
+    };
+  }
+
+  uint64_t next() {
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return rng;
+  }
+
+  void connect() {
+    phase = Phase::Connecting;
+    connect_ns = now_ns();
+    if (c->connect(shard->opts_.host.c_str(), shard->opts_.port) != 0) {
+      ++shard->local_.connect_failures;
+      phase = Phase::Closed;
+    }
+  }
+
+  void queue() {
+    if (c->queue_join() == 0) {
+      phase = Phase::Queued;
+      queue_ns = now_ns();
+    }
+  }
+
+  void send_input() {
+    if (phase != Phase::Playing || c->state() != client::State::Ready) return;
+    if (walk_left == 0) {
+      mx = int8_t(int(next() % 201) - 100);
+      my = int8_t(int(next() % 201) - 100);
+      walk_left = uint16_t(5 + next() % 56);
+    }
+    --walk_left;
+    const uint8_t buttons = next() % 8 == 0 ? 1 : 0;
+    if (c->send_input(mx, my, buttons) != 0) return;
+    ++shard->local_.inputs_sent;
+    if (pend_n == kPending) {  // the oldest never came back in time: forget it
+      pend_head = (pend_head + 1) % kPending;
+      --pend_n;
+    }
+    const uint32_t at = (pend_head + pend_n) % kPending;
+    pend_seq[at] = c->last_input_seq();
+    pend_ns[at] = now_ns();
+    ++pend_n;
+  }
+
+  void on_snapshot(const client::World& w) {
+    const uint64_t now = now_ns();
+    ++shard->local_.snapshots;
+    if (match_snapshots++ == 0) first_snapshot_ns = now;
+    last_snapshot_ns = now;
+    while (pend_n > 0 && pend_seq[pend_head] <= w.last_input_seq) {
+      shard->local_.input_snapshot.record(now - pend_ns[pend_head]);
+      pend_head = (pend_head + 1) % kPending;
+      --pend_n;
+    }
+    if (shard->opts_.rate <= 0) send_input();  // closed model: one input per snapshot
+  }
+
+  void ping() {
+    if (c->state() == client::State::Ready) c->ping();
+  }
+};
+
+Shard::Shard(const Options& opts, uint32_t index, uint32_t first_bot, uint32_t bots)
+    : opts_(opts), index_(index), first_bot_(first_bot), n_bots_(bots) {}
+
+Shard::~Shard() { join(); }
+
+void Shard::start() {
+  // The loop and its async exist before the thread does, so stop() is safe
+  // from the moment start() returns; from then on only the thread touches
+  // the loop.
+  uv_loop_init(&loop_);
+  uv_async_init(&loop_, &stop_async_, [](uv_async_t* a) { static_cast<Shard*>(a->data)->close_all(); });
+  stop_async_.data = this;
+  thread_ = std::thread([this] { run(); });
+}
+
+void Shard::stop() { uv_async_send(&stop_async_); }
+
+void Shard::join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+void Shard::take(Metrics& into, Gauges& g) {
+  std::lock_guard<std::mutex> lock(mu_);
+  into.merge(pending_);
+  pending_ = Metrics();
+  g.add(gauges_);
+}
+
+std::string Shard::server_version() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return server_version_;
+}
+
+void Shard::run() {
+  bots_.reserve(n_bots_);
+  for (uint32_t i = 0; i < n_bots_; ++i) bots_.push_back(std::make_unique<Bot>(this, first_bot_ + i, opts_.seed));
+  start_ns_ = now_ns();
+
+  auto init_timer = [this](uv_timer_t& t) {
+    uv_timer_init(&loop_, &t);
+    t.data = this;
+  };
+  init_timer(ramp_timer_);
+  init_timer(clock_timer_);
+  init_timer(ping_timer_);
+  init_timer(publish_timer_);
+  uv_timer_start(&ramp_timer_, [](uv_timer_t* t) { static_cast<Shard*>(t->data)->on_ramp(); }, 0, 10);
+  if (opts_.rate > 0) {
+    const double slot_ms = 1000.0 / opts_.rate / kClockSlots;
+    uv_timer_start(&clock_timer_, [](uv_timer_t* t) { static_cast<Shard*>(t->data)->on_clock(); }, 1,
+                   std::max<uint64_t>(1, uint64_t(slot_ms)));
+  }
+  const uint64_t ping_ms = std::max<uint64_t>(10, uint64_t(opts_.ping_interval_s * 1000 / kPingSlots));
+  uv_timer_start(&ping_timer_, [](uv_timer_t* t) { static_cast<Shard*>(t->data)->on_pings(); }, ping_ms, ping_ms);
+  uv_timer_start(&publish_timer_, [](uv_timer_t* t) { static_cast<Shard*>(t->data)->on_publish(); }, 0, kPublishMs);
+
+  uv_run(&loop_, UV_RUN_DEFAULT);
+  on_publish();  // the last interval
+  bots_.clear();
+  for (int i = 0; i < 100 && uv_run(&loop_, UV_RUN_NOWAIT) != 0; ++i) {
+  }
+  uv_loop_close(&loop_);
+}
+
+void Shard::on_ramp() {
+  // This shard's share of the ramp, by elapsed time.
+  const double per_s = opts_.ramp / double(std::max<uint32_t>(1, opts_.threads));
+  const double secs = double(now_ns() - start_ns_) / 1e9;
+  const uint32_t due = std::min<uint32_t>(n_bots_, uint32_t(per_s * secs) + 1);
+  while (connected_ < due) bots_[connected_++]->connect();
+  if (connected_ == n_bots_) uv_timer_stop(&ramp_timer_);
+}
+
+void Shard::on_clock() {
+  // Slots are due by elapsed time, so a late timer catches up: the input
+  // schedule is the clock's, not the loop's.
+  const double slot_ns = 1e9 / opts_.rate / kClockSlots;
+  const uint64_t due = uint64_t(double(now_ns() - start_ns_) / slot_ns);
+  uint32_t guard = 0;
+  while (clock_slots_done_ < due && guard++ < kClockSlots * 4) {
+    const uint32_t slot = uint32_t(clock_slots_done_ % kClockSlots);
+    for (uint32_t i = slot; i < connected_; i += kClockSlots) bots_[i]->send_input();
+    ++clock_slots_done_;
+  }
+  if (clock_slots_done_ < due) clock_slots_done_ = due;  // more than 4 periods behind: skip, not burst
+}
+
+void Shard::on_pings() {
+  for (uint32_t i = ping_slot_; i < connected_; i += kPingSlots) bots_[i]->ping();
+  ping_slot_ = (ping_slot_ + 1) % kPingSlots;
+}
+
+void Shard::on_publish() {
+  uint64_t fi = 0, fo = 0, bi = 0, bo = 0, wqf = 0;
+  Gauges g;
+  for (const auto& b : bots_) {
+    const auto& st = b->c->stats();
+    fi += st.frames_in;
+    fo += st.frames_out;
+    bi += st.bytes_in;
+    bo += st.bytes_out;
+    wqf += st.write_queue_full;
+    switch (b->phase) {
+      case Bot::Phase::Waiting:
+      case Bot::Phase::Connecting: ++g.connecting; break;
+      case Bot::Phase::Idle: ++g.idle; break;
+      case Bot::Phase::Queued: ++g.queued; break;
+      case Bot::Phase::Playing: ++g.in_match; break;
+      case Bot::Phase::Closed: ++g.closed; break;
+    }
+  }
+  local_.frames_in = fi - last_frames_in_;
+  local_.frames_out = fo - last_frames_out_;
+  local_.bytes_in = bi - last_bytes_in_;
+  local_.bytes_out = bo - last_bytes_out_;
+  local_.write_queue_full = wqf - last_wqf_;
+  last_frames_in_ = fi;
+  last_frames_out_ = fo;
+  last_bytes_in_ = bi;
+  last_bytes_out_ = bo;
+  last_wqf_ = wqf;
+  std::lock_guard<std::mutex> lock(mu_);
+  pending_.merge(local_);
+  local_ = Metrics();
+  gauges_ = g;
+}
+
+void Shard::close_all() {
+  stopping_ = true;
+  for (auto& b : bots_) b->c->close();
+  for (uv_timer_t* t : {&ramp_timer_, &clock_timer_, &ping_timer_, &publish_timer_})
+    uv_close(reinterpret_cast<uv_handle_t*>(t), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&stop_async_), nullptr);
+}
+
+}  // namespace skirmish::loadtest
