@@ -236,8 +236,13 @@ struct Bot {
   // Queue.
   bool queued = false;
   double queued_ms = 0;
+  bool queue_acked = false;  // the QueueStatus(Searching) answering QueueJoin came
   bool probe = false;      // a QueueStatus request is outstanding
   double probe_ms = 0;
+  // At the last drop.
+  bool queued_at_drop = false, acked_at_drop = false;
+  double queue_age_at_drop_ms = 0;
+  uint32_t match_at_drop = 0;
   // The current match.
   bool in_match = false;
   uint32_t match = 0;
@@ -337,10 +342,23 @@ class Bench {
   std::vector<double> resume_ms_;
   uint64_t drops_ = 0, drops_in_match_ = 0, reseated_ = 0, stray_snapshots_ = 0, match_end_unknown_ = 0;
   uint64_t snapshots_ = 0, inputs_sent_ = 0, inputs_refused_ = 0;
-  uint64_t queue_probes_ = 0, tickets_lost_ = 0, stuck_in_match_ = 0, missed_match_end_on_resume_ = 0;
+  uint64_t queue_probes_ = 0, tickets_lost_ = 0, tickets_lost_acked_ = 0, stuck_in_match_ = 0, missed_match_end_on_resume_ = 0;
   std::array<uint64_t, client::kErrorCodeCount> errors_{};
   uint64_t errors_unknown_ = 0;
   std::map<int, std::string> error_text_;  // first text per code
+  // Anomalies, for the report: what, when, who (bounded).
+  std::vector<std::string> anomalies_;
+  uint64_t anomalies_total_ = 0;
+  void anomaly(const std::string& what) {
+    ++anomalies_total_;
+    if (anomalies_.size() < 24) anomalies_.push_back(fmt("t=%6.2f s ", t_s()) + what);
+  }
+  struct MissedEnd {
+    uint32_t match;
+    double resume_s;
+    double drop_s;
+  };
+  std::vector<MissedEnd> missed_ends_;
   int in_match_at_warmup_ = -1, welcomed_at_warmup_ = -1;
   // Loop lag: lateness of a 50 ms timer.
   double lag_expect_ms_ = 0;
@@ -684,6 +702,10 @@ void Bench::make_bot(uint32_t i) {
     b->reconnecting = true;
     b->dropped_ms = hr_ms();
     b->probe = false;
+    b->queued_at_drop = b->queued && !b->in_match;
+    b->acked_at_drop = b->queue_acked;
+    b->queue_age_at_drop_ms = b->queued ? b->dropped_ms - b->queued_ms : 0;
+    b->match_at_drop = b->in_match ? b->match : 0;
     if (b->in_match) {
       ++drops_in_match_;
       if (!b->dropped_in_match) ++match_info(b->match).dropped_bots;
@@ -711,6 +733,7 @@ void Bench::queue(Bot& b) {
   if (finishing_) return;
   if (b.c->queue_join() == 0) {
     b.queued = true;
+    b.queue_acked = false;
     b.queued_ms = hr_ms();
   }
 }
@@ -729,11 +752,15 @@ void Bench::on_welcome(Bot& b, const proto::Welcome& w) {
     queue(b);
     return;
   }
+  const double drop_s = (b.dropped_ms - t0_ms_) / 1000.0;
   if (b.reconnecting) resume_ms_.push_back(hr_ms() - b.dropped_ms);
   b.reconnecting = false;
   if (b.in_match && w.match_id() != b.match) {
     // The match ended (or moved) while the bot was away: its MatchEnd is lost.
     ++missed_match_end_on_resume_;
+    missed_ends_.push_back({b.match, t_s(), drop_s});
+    anomaly(fmt("player %u dropped at t=%.2f s in match %#x; resumed Welcome names match %#x: no MatchEnd for it",
+                b.player_id, drop_s, b.match, w.match_id()));
     leave_match(b);
   }
   // In a match: MatchFound follows. Otherwise it may still hold a ticket
@@ -818,10 +845,20 @@ void Bench::on_match_end(Bot& b, const proto::MatchEnd& m) {
 }
 
 void Bench::on_queue_status(Bot& b, const proto::QueueStatus& s) {
-  if (!b.probe) return;  // the unasked one after QueueJoin
+  if (!b.probe) {  // the unasked one after QueueJoin
+    if (b.queued && s.state() == proto::QueueState::Searching) b.queue_acked = true;
+    return;
+  }
   b.probe = false;
   if (s.state() == proto::QueueState::Idle && !b.in_match) {
-    if (b.queued) ++tickets_lost_;  // it had queued and holds no ticket now
+    if (b.queued) {  // it had queued and holds no ticket now
+      ++tickets_lost_;
+      if (b.acked_at_drop) ++tickets_lost_acked_;
+      anomaly(fmt("player %u: queue probe says Idle although it queued %.0f ms before its last drop (QueueJoin %s); "
+                  "queued at drop %d, match at drop %#x",
+                  b.player_id, b.queue_age_at_drop_ms, b.acked_at_drop ? "acknowledged" : "not acknowledged",
+                  int(b.queued_at_drop), b.match_at_drop));
+    }
     queue(b);
   } else if (s.state() == proto::QueueState::Searching) {
     b.queued = true;
@@ -874,6 +911,7 @@ void Bench::sweep() {
       const double since = b.snaps > 0 ? b.last_snap_ms : b.match_found_ms;
       if (now - since > 5000) {
         ++stuck_in_match_;
+        anomaly(fmt("player %u: seated in match %#x, no snapshot for %.0f ms", b.player_id, b.match, now - since));
         leave_match(b);
         b.queued = false;
         ++queue_probes_;
@@ -1085,6 +1123,24 @@ void Bench::print_report() {
   line("resume time (drop -> Welcome):",
        fmt("p50 %.0f ms, p99 %.0f ms, max %.0f ms over %zu resumes", pct(resume_ms_, 0.5), pct(resume_ms_, 0.99),
            vmax(resume_ms_), resume_ms_.size()));
+  int ended_before = 0, ended_after = 0, never = 0;
+  double latest_after_ms = 0;
+  for (auto& me : missed_ends_) {
+    auto it = matches_.find(me.match);
+    if (it == matches_.end() || !it->second.ended) {
+      ++never;
+    } else if (it->second.ended_ms <= me.resume_s) {
+      ++ended_before;
+    } else {
+      ++ended_after;
+      latest_after_ms = std::max(latest_after_ms, (it->second.ended_ms - me.resume_s) * 1000);
+    }
+  }
+  if (!missed_ends_.empty())
+    line("  match over at resume:",
+         fmt("%zu (resumed Welcome named no match): the other bots got its MatchEnd before the resume in %d, "
+             "at most %.0f ms after it in %d, never in %d",
+             missed_ends_.size(), ended_before, latest_after_ms, ended_after, never));
   line("  back into the same match:", fmt("%llu MatchFound repeated after a resume (not counted as matches); "
                                           "%llu resumes found the match already over",
                                           (unsigned long long)reseated_,
@@ -1125,10 +1181,12 @@ void Bench::print_report() {
       rs += fmt("%s%s x%d", rs.empty() ? "" : ", ", r == client::kClosedDecodeError ? "decode error" : r == 0 ? "closed" : uv_err_name(r), n);
     line("  closed bots by last reason:", rs);
   }
-  line("watchdog:", fmt("%llu queue probes, %llu tickets found lost (re-queued), %llu bots stuck in a silent match "
-                        "(>5 s without a snapshot)",
-                        (unsigned long long)queue_probes_, (unsigned long long)tickets_lost_,
-                        (unsigned long long)stuck_in_match_));
+  line("tickets lost:", fmt("%llu found Idle after a resume and re-queued (%llu of them acknowledged by "
+                            "QueueStatus before the drop; the rest were in flight to the killed worker)",
+                            (unsigned long long)tickets_lost_, (unsigned long long)tickets_lost_acked_));
+  line("watchdog:", fmt("%llu queue probes of bots waiting > 10 s, %llu bots stuck in a silent match "
+                        "(> 5 s without a snapshot)",
+                        (unsigned long long)queue_probes_, (unsigned long long)stuck_in_match_));
   line("client traffic:", fmt("%llu snapshots (%llu of another match), %llu deltas skipped (missing base), "
                               "%llu inputs sent, %llu refused, %u connect errors",
                               (unsigned long long)snapshots_, (unsigned long long)stray_snapshots_,
@@ -1159,6 +1217,9 @@ void Bench::print_report() {
                           (unsigned long long)log_error_, (unsigned long long)log_critical_,
                           (unsigned long long)log_heartbeat_, (unsigned long long)log_ticks_skipped_));
   for (auto& l : log_notable_) std::printf("  | %s\n", l.c_str());
+  line("anomalies:", fmt("%llu%s", (unsigned long long)anomalies_total_,
+                         anomalies_total_ > anomalies_.size() ? " (the first ones below)" : ""));
+  for (auto& a : anomalies_) std::printf("  ! %s\n", a.c_str());
   std::fflush(stdout);
 }
 

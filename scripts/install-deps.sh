@@ -11,8 +11,9 @@ pkgs=(build-essential cmake ninja-build pkg-config libuv1-dev flatbuffers-compil
       libflatbuffers-dev catch2 libspdlog-dev libfmt-dev libtomlplusplus-dev
       libcli11-dev nlohmann-json3-dev)
 if [[ "${1:-}" == "--test" ]]; then
-  # procps: ps/pgrep in process tests; python3: wire-format example tests.
-  pkgs+=(procps python3 python3-flatbuffers curl)
+  # procps: ps/pgrep in process tests; python3: wire-format example tests;
+  # chromium: the load-test HTML report rendered headless.
+  pkgs+=(procps python3 python3-flatbuffers curl chromium)
 fi
 
 missing=()

@@ -1,0 +1,170 @@
+#!/usr/bin/python3
+"""ctest loadtest_short: skirmish-loadtest against a real server, 200 bots, 10 s.
+
+Starts skirmish-server (port 0, its own shm name) with configs/loadtest.toml,
+runs skirmish-loadtest with --report, and checks: exit code 0 with an error
+SLO of zero, every bot got Welcome and a match, the JSON report has every
+expected field, and the HTML report renders in headless Chromium with no
+console message and three or more charts. Chromium is Debian's (installed by
+scripts/install-deps.sh --test); where it is missing the HTML check is
+skipped with a message, nothing else is.
+"""
+
+import argparse
+import json
+import os
+import re
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+LISTEN_RE = re.compile(rb"\] info: listening on [^ \n]+:(\d+)")
+BOTS = 200
+DURATION_S = 10
+
+
+def fail(msg):
+    print(f"FAIL {msg}", flush=True)
+    sys.exit(1)
+
+
+def start_server(binary, config, shm_name):
+    proc = subprocess.Popen([binary, "--config", config, "--port", "0", "--admin-port", "0",
+                             "--shm-name", shm_name], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    log = b""
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        r, _, _ = select.select([proc.stdout], [], [], 0.2)
+        if r:
+            chunk = os.read(proc.stdout.fileno(), 65536)
+            if not chunk:
+                break
+            log += chunk
+            m = LISTEN_RE.search(log)
+            if m:
+                return proc, int(m.group(1))
+    proc.kill()
+    fail(f"server did not listen within 15 s: {log.decode(errors='replace')[-2000:]}")
+
+
+def check_json(path):
+    with open(path) as f:
+        rep = json.load(f)
+    for key in ("tool", "started_at", "elapsed_s", "options", "machine", "server", "total", "steady", "series",
+                "slo", "error_rate", "loadtest_cpu_cores"):
+        if key not in rep:
+            fail(f"report has no '{key}'")
+    if rep["options"]["bots"] != BOTS:
+        fail(f"options.bots = {rep['options']['bots']}")
+    for key in ("hostname", "kernel", "cpus", "mem_total_kib"):
+        if key not in rep["machine"]:
+            fail(f"machine has no '{key}'")
+    if not rep["server"]["version"]:
+        fail("server.version is empty (Welcome carries it)")
+    total = rep["total"]
+    for metric in ("connect_to_welcome", "ping_rtt", "queue_to_match_found", "input_to_snapshot"):
+        h = total["latency_ms"][metric]
+        for q in ("count", "p50", "p90", "p99", "max"):
+            if q not in h:
+                fail(f"total.latency_ms.{metric} has no '{q}'")
+    lat = total["latency_ms"]
+    if lat["connect_to_welcome"]["count"] != BOTS:
+        fail(f"{lat['connect_to_welcome']['count']} Welcomes for {BOTS} bots")
+    if total["matches_found"] < BOTS:
+        fail(f"only {total['matches_found']} MatchFound for {BOTS} bots")
+    if lat["input_to_snapshot"]["count"] < BOTS * 30:
+        fail(f"only {lat['input_to_snapshot']['count']} input->snapshot samples")
+    if total["errors_total"] != 0 or total["connect_failures"] != 0 or total["drops"] != 0:
+        fail(f"errors {total['errors']} failed connects {total['connect_failures']} drops {total['drops']}")
+    series = rep["series"]
+    if len(series) < DURATION_S - 1:
+        fail(f"{len(series)} samples for {DURATION_S} s")
+    if max(s["in_match"] for s in series) != BOTS:
+        fail(f"never all {BOTS} bots in a match at once: {[s['in_match'] for s in series]}")
+    for s in series:
+        for key in ("t", "connected", "queued", "in_match", "frames_in", "frames_out", "input_to_snapshot_ms"):
+            if key not in s:
+                fail(f"series sample has no '{key}'")
+    if not rep["slo"]["passed"]:
+        fail(f"SLO failures: {rep['slo']['failures']}")
+    print(f"ok   JSON report: {BOTS} bots, {total['matches_found']} matches found, input->snapshot p99 "
+          f"{lat['input_to_snapshot']['p99']:.1f} ms", flush=True)
+
+
+def chromium_binary():
+    for name in ("chromium", "chromium-browser"):
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+def check_html(path):
+    chromium = chromium_binary()
+    if chromium is None:
+        print("SKIP HTML report in Chromium: no chromium on this machine (scripts/install-deps.sh --test "
+              "installs Debian's)", flush=True)
+        return
+    profile = tempfile.mkdtemp(prefix="skirmish-chromium-")
+    try:
+        run = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                              "--no-first-run", "--disable-background-networking", "--disable-component-update",
+                              "--disable-sync", f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=0",
+                              "--dump-dom", "file://" + os.path.abspath(path)],
+                             capture_output=True, text=True, timeout=120)
+    finally:
+        shutil.rmtree(profile, ignore_errors=True)
+    if run.returncode != 0:
+        fail(f"chromium exited {run.returncode}: {run.stderr[-2000:]}")
+    console = [l for l in run.stderr.splitlines() if "CONSOLE" in l]
+    if console:
+        fail(f"console messages while loading the report: {console[:5]}")
+    dom = run.stdout
+    charts = dom.count("<svg")
+    if charts < 3 or "polyline" not in dom:
+        fail(f"{charts} charts in the rendered report")
+    if "skirmish-loadtest" not in dom:
+        fail("the rendered report has no title")
+    print(f"ok   HTML report renders in Chromium with {charts} charts and no console message", flush=True)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--server", required=True)
+    ap.add_argument("--loadtest", required=True)
+    ap.add_argument("--config", required=True)
+    opts = ap.parse_args()
+    tmp = tempfile.mkdtemp(prefix="skirmish-lt-")
+    shm_name = f"lttest-{os.getpid()}"
+    server, port = start_server(opts.server, opts.config, shm_name)
+    try:
+        report = os.path.join(tmp, "report")
+        run = subprocess.run([opts.loadtest, "--target", f"127.0.0.1:{port}", "--bots", str(BOTS),
+                              "--duration", str(DURATION_S), "--ramp", "400", "--warmup", "3",
+                              "--max-error-rate", "0", "--server-pid", str(server.pid), "--report", report],
+                             capture_output=True, text=True, timeout=DURATION_S + 60)
+        print(run.stdout, flush=True)
+        if run.returncode != 0:
+            fail(f"skirmish-loadtest exited {run.returncode}: {run.stderr[-2000:]}")
+        check_json(report + ".json")
+        check_html(report + ".html")
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            rc = server.wait(timeout=40)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+            fail("server still running 40 s after SIGTERM")
+        shutil.rmtree(tmp, ignore_errors=True)
+    if rc != 0:
+        fail(f"server exited with {rc} after SIGTERM")
+    print("ok   loadtest_short", flush=True)
+
+
+if __name__ == "__main__":
+    main()
