@@ -221,6 +221,7 @@ struct MatchInfo {
   int observers = 0;
   uint32_t max_tick_gap = 0;  // largest gap in ticks received, minus 1
   double max_pause_ms = 0;    // largest pause between consecutive snapshots
+  double max_pause_at_s = 0;  // when that pause ended
   int dropped_bots = 0;       // bots of it that lost their connection during it
 };
 
@@ -254,6 +255,7 @@ struct Bot {
   double last_snap_ms = 0;
   uint32_t max_tick_gap = 0;
   double max_pause_ms = 0;
+  double max_pause_at_s = 0;
 };
 
 struct Kill {
@@ -353,16 +355,22 @@ class Bench {
     ++anomalies_total_;
     if (anomalies_.size() < 24) anomalies_.push_back(fmt("t=%6.2f s ", t_s()) + what);
   }
+  // A resumed Welcome that named no match while the bot was in one; what
+  // the segment says about that match at that moment.
+  enum class EndSeen { EndedBeforeDrop, EndedDuringDrop, StillRunning, RowGone, NoSegment };
   struct MissedEnd {
     uint32_t match;
     double resume_s;
     double drop_s;
+    EndSeen kind;
+    double ended_before_resume_ms;  // server's ended_at_ms vs the resume (both CLOCK_MONOTONIC)
   };
   std::vector<MissedEnd> missed_ends_;
   int in_match_at_warmup_ = -1, welcomed_at_warmup_ = -1;
   // Loop lag: lateness of a 50 ms timer.
   double lag_expect_ms_ = 0;
   std::vector<double> lag_ms_;
+  double lag_max_ = 0, lag_max_at_s_ = 0;
   // Totals taken from the clients before they are destroyed.
   uint64_t give_ups_ = 0, resumes_ = 0, reconnect_attempts_ = 0, missing_base_ = 0, write_queue_full_ = 0;
   std::unordered_set<uint32_t> gave_up_ids_;
@@ -501,7 +509,12 @@ void Bench::start_bots() {
   lag_expect_ms_ = hr_ms() + 50;
   lag_->start(50, 50, [this] {
     const double now = hr_ms();
-    lag_ms_.push_back(std::max(0.0, now - lag_expect_ms_));
+    const double lag = std::max(0.0, now - lag_expect_ms_);
+    lag_ms_.push_back(lag);
+    if (lag > lag_max_) {
+      lag_max_ = lag;
+      lag_max_at_s_ = t_s();
+    }
     lag_expect_ms_ = now + 50;
   });
   warmup_->start(o_.warmup_s * 1000, 0, [this] { warmup_done(); });
@@ -758,9 +771,29 @@ void Bench::on_welcome(Bot& b, const proto::Welcome& w) {
   if (b.in_match && w.match_id() != b.match) {
     // The match ended (or moved) while the bot was away: its MatchEnd is lost.
     ++missed_match_end_on_resume_;
-    missed_ends_.push_back({b.match, t_s(), drop_s});
-    anomaly(fmt("player %u dropped at t=%.2f s in match %#x; resumed Welcome names match %#x: no MatchEnd for it",
-                b.player_id, drop_s, b.match, w.match_id()));
+    MissedEnd me{b.match, t_s(), drop_s, EndSeen::NoSegment, 0};
+    std::string seen = "segment not open";
+    if (seg_) {
+      const shm::MatchRow* row = seg_->matches().get_wire(b.match);
+      if (row == nullptr) {
+        me.kind = EndSeen::RowGone;
+        seen = "its row is gone";
+      } else if (shm::shared_load(row->state) != shm::MatchState::Ended) {
+        me.kind = EndSeen::StillRunning;
+        seen = fmt("its row is still %s at tick %llu",
+                   shm::shared_load(row->state) == shm::MatchState::Running ? "Running" : "Forming",
+                   (unsigned long long)shm::shared_load(row->tick));
+      } else {
+        const double ended = double(shm::shared_load(row->ended_at_ms));
+        me.ended_before_resume_ms = hr_ms() - ended;
+        me.kind = ended < b.dropped_ms ? EndSeen::EndedBeforeDrop : EndSeen::EndedDuringDrop;
+        seen = fmt("the server ended it %.0f ms before the resume, %s the drop", me.ended_before_resume_ms,
+                   me.kind == EndSeen::EndedBeforeDrop ? "BEFORE" : "after");
+      }
+    }
+    missed_ends_.push_back(me);
+    anomaly(fmt("player %u dropped at t=%.2f s in match %#x; resumed Welcome names match %#x: %s; no MatchEnd",
+                b.player_id, drop_s, b.match, w.match_id(), seen.c_str()));
     leave_match(b);
   }
   // In a match: MatchFound follows. Otherwise it may still hold a ticket
@@ -788,6 +821,7 @@ void Bench::on_match_found(Bot& b, const proto::MatchFound& m) {
   b.last_snap_ms = 0;
   b.max_tick_gap = 0;
   b.max_pause_ms = 0;
+  b.max_pause_at_s = 0;
   MatchInfo& mi = match_info(id);
   if (mi.found_ms < 0) {
     mi.found_ms = t_s();
@@ -807,7 +841,10 @@ void Bench::on_snapshot(Bot& b, const client::World& w) {
   const double now = hr_ms();
   if (b.snaps > 0) {
     if (w.tick > b.last_tick + 1) b.max_tick_gap = std::max(b.max_tick_gap, w.tick - b.last_tick - 1);
-    b.max_pause_ms = std::max(b.max_pause_ms, now - b.last_snap_ms);
+    if (now - b.last_snap_ms > b.max_pause_ms) {
+      b.max_pause_ms = now - b.last_snap_ms;
+      b.max_pause_at_s = (now - t0_ms_) / 1000.0;
+    }
   }
   ++b.snaps;
   b.last_tick = w.tick;
@@ -822,7 +859,10 @@ void Bench::leave_match(Bot& b) {
   if (!b.dropped_in_match && b.snaps >= 2) {
     ++mi.observers;
     mi.max_tick_gap = std::max(mi.max_tick_gap, b.max_tick_gap);
-    mi.max_pause_ms = std::max(mi.max_pause_ms, b.max_pause_ms);
+    if (b.max_pause_ms > mi.max_pause_ms) {
+      mi.max_pause_ms = b.max_pause_ms;
+      mi.max_pause_at_s = b.max_pause_at_s;
+    }
   }
   b.in_match = false;
 }
@@ -1076,6 +1116,7 @@ void Bench::print_report() {
   int adopted = 0, adopted_completed = 0, adopted_abandoned = 0, adopted_no_obs = 0;
   std::vector<uint32_t> a_gap, b_gap;
   std::vector<double> a_pause, b_pause, a_pause_ticks, b_pause_ticks;
+  double a_worst_at = 0, b_worst_at = 0, a_worst = -1, b_worst = -1;
   auto pause_ticks = [hz](double ms) { return std::max(0.0, ms / (1000.0 / hz) - 1); };
   for (auto& [id, mi] : matches_) {
     if (mi.adopted) {
@@ -1086,10 +1127,18 @@ void Bench::print_report() {
         ++adopted_no_obs;
         continue;
       }
+      if (mi.max_pause_ms > a_worst) {
+        a_worst = mi.max_pause_ms;
+        a_worst_at = mi.max_pause_at_s;
+      }
       a_gap.push_back(mi.max_tick_gap);
       a_pause.push_back(mi.max_pause_ms);
       a_pause_ticks.push_back(pause_ticks(mi.max_pause_ms));
     } else if (mi.observers > 0) {
+      if (mi.max_pause_ms > b_worst) {
+        b_worst = mi.max_pause_ms;
+        b_worst_at = mi.max_pause_at_s;
+      }
       b_gap.push_back(mi.max_tick_gap);
       b_pause.push_back(mi.max_pause_ms);
       b_pause_ticks.push_back(pause_ticks(mi.max_pause_ms));
@@ -1123,24 +1172,24 @@ void Bench::print_report() {
   line("resume time (drop -> Welcome):",
        fmt("p50 %.0f ms, p99 %.0f ms, max %.0f ms over %zu resumes", pct(resume_ms_, 0.5), pct(resume_ms_, 0.99),
            vmax(resume_ms_), resume_ms_.size()));
-  int ended_before = 0, ended_after = 0, never = 0;
-  double latest_after_ms = 0;
+  int during = 0, before = 0, running = 0, gone = 0, noseg = 0, others_got_it = 0;
   for (auto& me : missed_ends_) {
-    auto it = matches_.find(me.match);
-    if (it == matches_.end() || !it->second.ended) {
-      ++never;
-    } else if (it->second.ended_ms <= me.resume_s) {
-      ++ended_before;
-    } else {
-      ++ended_after;
-      latest_after_ms = std::max(latest_after_ms, (it->second.ended_ms - me.resume_s) * 1000);
+    switch (me.kind) {
+      case EndSeen::EndedDuringDrop: ++during; break;
+      case EndSeen::EndedBeforeDrop: ++before; break;
+      case EndSeen::StillRunning: ++running; break;
+      case EndSeen::RowGone: ++gone; break;
+      case EndSeen::NoSegment: ++noseg; break;
     }
+    auto it = matches_.find(me.match);
+    if (it != matches_.end() && it->second.ended) ++others_got_it;
   }
   if (!missed_ends_.empty())
     line("  match over at resume:",
-         fmt("%zu (resumed Welcome named no match): the other bots got its MatchEnd before the resume in %d, "
-             "at most %.0f ms after it in %d, never in %d",
-             missed_ends_.size(), ended_before, latest_after_ms, ended_after, never));
+         fmt("%zu resumed Welcomes named no match: per the segment the match ended during the drop in %d, before "
+             "the drop in %d, still running in %d, row gone in %d%s; another bot got its MatchEnd in %d",
+             missed_ends_.size(), during, before, running, gone, noseg ? fmt(", not looked up in %d", noseg).c_str() : "",
+             others_got_it));
   line("  back into the same match:", fmt("%llu MatchFound repeated after a resume (not counted as matches); "
                                           "%llu resumes found the match already over",
                                           (unsigned long long)reseated_,
@@ -1151,11 +1200,12 @@ void Bench::print_report() {
        fmt("p50 %u, max %u over %zu adopted matches with a bot that kept its connection (%d had none)",
            pct(a_gap, 0.5), vmax(a_gap), a_gap.size(), adopted_no_obs));
   line("ticks missed, adopted (pause):",
-       fmt("p50 %.1f ticks / %.0f ms, max %.1f ticks / %.0f ms  (longest pause between snapshots; ticks = ms/33.3 - 1)",
-           pct(a_pause_ticks, 0.5), pct(a_pause, 0.5), vmax(a_pause_ticks), vmax(a_pause)));
+       fmt("p50 %.1f ticks / %.0f ms, max %.1f ticks / %.0f ms (ending at t=%.2f s)  (longest pause between "
+           "snapshots; ticks = ms/33.3 - 1)",
+           pct(a_pause_ticks, 0.5), pct(a_pause, 0.5), vmax(a_pause_ticks), vmax(a_pause), a_worst_at));
   line("  baseline, matches not adopted:",
-       fmt("tick gap p50 %u max %u; pause p50 %.0f ms max %.0f ms over %zu matches", pct(b_gap, 0.5), vmax(b_gap),
-           pct(b_pause, 0.5), vmax(b_pause), b_gap.size()));
+       fmt("tick gap p50 %u max %u; pause p50 %.0f ms, max %.0f ms (ending at t=%.2f s) over %zu matches",
+           pct(b_gap, 0.5), vmax(b_gap), pct(b_pause, 0.5), vmax(b_pause), b_worst_at, b_gap.size()));
 
   // Errors.
   std::string errs;
@@ -1192,8 +1242,9 @@ void Bench::print_report() {
                               (unsigned long long)snapshots_, (unsigned long long)stray_snapshots_,
                               (unsigned long long)missing_base_, (unsigned long long)inputs_sent_,
                               (unsigned long long)inputs_refused_, connect_errors_));
-  line("bench loop lag (50 ms timer):", fmt("p50 %.1f ms, p99 %.1f ms, max %.1f ms; bench CPU %.0f %% of one core",
-                                            pct(lag_ms_, 0.5), pct(lag_ms_, 0.99), vmax(lag_ms_),
+  line("bench loop lag (50 ms timer):", fmt("p50 %.1f ms, p99 %.1f ms, max %.1f ms (at t=%.2f s); bench CPU %.0f %% "
+                                            "of one core",
+                                            pct(lag_ms_, 0.5), pct(lag_ms_, 0.99), vmax(lag_ms_), lag_max_at_s_,
                                             run_wall_s_ > 0 ? 100.0 * cpu_self_s_ / run_wall_s_ : 0.0));
 
   // Server.

@@ -103,12 +103,19 @@ StepOutcome step_locked(shm::MatchRow& row, const game::Params& p, std::uint32_t
   if (!load_published_locked(row, s)) return {std::uint32_t(row.tick), false, false};
   SKIRMISH_FAULT(1);
   for (std::uint8_t i = 0; i < s.player_count; ++i) game::set_connected(s, i, (connected_mask >> i) & 1u);
+  // One input per seat per tick: the newest queued. Older ones arrived
+  // late (network jitter) and are dropped, their buttons OR-ed into the
+  // applied one so no press is lost. Applying the oldest instead would
+  // keep a backlog of one forever once a single input came late: every
+  // later input would then wait two ticks.
   game::PlayerInput inputs[game::kMaxPlayers];
   bool has[game::kMaxPlayers] = {};
   for (std::uint8_t i = 0; i < s.player_count; ++i) {
     const shm::SeatInputs& q = row.inputs[i];
-    if (q.count == 0) continue;
-    std::memcpy(&inputs[i], &q.q[q.head % shm::kMaxQueuedInputs], sizeof inputs[i]);
+    const std::uint32_t n = q.count < shm::kMaxQueuedInputs ? q.count : shm::kMaxQueuedInputs;
+    if (n == 0) continue;
+    std::memcpy(&inputs[i], &q.q[(q.head + n - 1) % shm::kMaxQueuedInputs], sizeof inputs[i]);
+    for (std::uint32_t k = 0; k + 1 < n; ++k) inputs[i].buttons |= q.q[(q.head + k) % shm::kMaxQueuedInputs].buttons;
     has[i] = true;
   }
   game::step(s, p, inputs, has);
@@ -127,8 +134,10 @@ StepOutcome step_locked(shm::MatchRow& row, const game::Params& p, std::uint32_t
   for (std::uint8_t i = 0; i < s.player_count; ++i) {
     shm::SeatInputs& q = row.inputs[i];
     if (!has[i]) continue;
-    q.head = (q.head + 1) % shm::kMaxQueuedInputs;
-    --q.count;
+    const std::uint32_t n = q.count < shm::kMaxQueuedInputs ? q.count : shm::kMaxQueuedInputs;
+    q.dropped += n - 1;
+    q.head = (q.head + n) % shm::kMaxQueuedInputs;
+    q.count = 0;
   }
   SKIRMISH_FAULT(7);
   return {s.tick, s.ended != 0, true};

@@ -13,8 +13,10 @@
 //   killed in the middle leaves the previous state published and whole.
 // - Inputs: each seat has a small queue in the row (shm::SeatInputs),
 //   filled by whichever worker holds the player's session and drained by
-//   the owner, one input per seat per tick. Seqs must increase; a stale or
-//   over-the-cap input is refused and counted in SeatInputs::dropped.
+//   the owner at each tick: the newest queued input is applied (one per
+//   seat per tick), older ones are dropped and counted in
+//   SeatInputs::dropped (their buttons are kept). Seqs must increase; a
+//   stale or over-the-cap input is refused and counted there too.
 #pragma once
 
 #include <cstdint>
