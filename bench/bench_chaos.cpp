@@ -502,6 +502,8 @@ void Bench::start_bots() {
   std::printf("schedule: warm-up to t=%.1f s, a kill every %.1f s until t=%.1f s, drain to t=%.1f s\n", o_.warmup_s,
               o_.kill_every_s, kills_end_s_, end_s_);
   std::fflush(stdout);
+  std::string seg_error;
+  seg_ = shm::Segment::open_existing(shm_name_, seg_error);  // else retried at the first kill
   bots_.reserve(size_t(o_.bots));
   for (int i = 0; i < o_.bots; ++i) make_bot(uint32_t(i));
   ramp_->start(0, 10, [this] { ramp_tick(); });

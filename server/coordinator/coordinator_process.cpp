@@ -28,6 +28,7 @@ struct Proc {
   uv_timer_t tick;
   shm::ProcessRow* row = nullptr;
   Coordinator* coord = nullptr;
+  int64_t last_sweep_ms = 0;
   char ipc_buf[64];
 };
 
@@ -39,10 +40,19 @@ void stop(Proc* p) {
 
 // A round on every wake (TicketChanged) and on the timer (windows widen
 // with time, so a round can form matches with no new ticket).
-void work(Proc* p, bool sweep) {
+// Housekeeping scans whole tables (every player row): once a second is
+// plenty for grace periods counted in seconds, and keeps an idle
+// coordinator at ~0 CPU with large tables.
+constexpr int64_t kSweepEveryMs = 1000;
+
+void work(Proc* p, bool timer) {
   const int64_t now = core::monotonic_ms();
-  if (sweep) p->coord->sweep(now);
-  p->coord->round(now);
+  if (timer && now - p->last_sweep_ms >= kSweepEveryMs) {
+    p->last_sweep_ms = now;
+    p->coord->sweep(now);
+  }
+  // A round scans the ticket rows: only when there are tickets.
+  if (p->ctx->seg->tickets().size() > 0) p->coord->round(now);
 }
 
 void on_event(uv_poll_t* h, int status, int) {

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -38,8 +39,14 @@ std::atomic<int> g_counter{0};
 pid_t spawn(const std::vector<std::string>& args, int* out_fd) {
   int p[2];
   if (pipe2(p, O_CLOEXEC) != 0) return -1;
+  const pid_t parent = getpid();
   pid_t pid = fork();
   if (pid == 0) {
+    // A test that crashes (a failed REQUIRE in a destructor, a sanitizer
+    // abort) must not leave its server running: the master dies with the
+    // test, and its children follow the master.
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(127);
     dup2(p[1], 1);
     dup2(p[1], 2);
     std::vector<char*> argv;
