@@ -217,6 +217,7 @@ struct MatchInfo {
   proto::EndReason reason = proto::EndReason::Abandoned;
   uint32_t results = 0;  // entries in the first MatchEnd
   bool adopted = false;  // owned by a worker when it was killed
+  bool seen_ended_in_segment = false;  // Ended in the segment when a resumed bot looked
   // Snapshot continuity seen by bots of this match that kept their connection.
   int observers = 0;
   uint32_t max_tick_gap = 0;  // largest gap in ticks received, minus 1
@@ -789,6 +790,7 @@ void Bench::on_welcome(Bot& b, const proto::Welcome& w) {
         const double ended = double(shm::shared_load(row->ended_at_ms));
         me.ended_before_resume_ms = hr_ms() - ended;
         me.kind = ended < b.dropped_ms ? EndSeen::EndedBeforeDrop : EndSeen::EndedDuringDrop;
+        match_info(b.match).seen_ended_in_segment = true;
         seen = fmt("the server ended it %.0f ms before the resume, %s the drop", me.ended_before_resume_ms,
                    me.kind == EndSeen::EndedBeforeDrop ? "BEFORE" : "after");
       }
@@ -1081,7 +1083,7 @@ void Bench::print_report() {
 
   // Matches.
   int started = 0, completed = 0, late_started = 0, late_completed = 0;
-  int seats_counted = 0, seats_incomplete = 0;
+  int seats_counted = 0, seats_incomplete = 0, incomplete_seen_ended = 0;
   std::map<proto::EndReason, int> reasons;
   int short_results = 0;
   for (auto& [id, mi] : matches_) {
@@ -1094,6 +1096,7 @@ void Bench::print_report() {
         ++reasons[mi.reason];
       } else {
         seats_incomplete += int(mi.seats);
+        if (mi.seen_ended_in_segment) ++incomplete_seen_ended;
       }
     } else {
       ++late_started;
@@ -1110,7 +1113,9 @@ void Bench::print_report() {
                              reasons[proto::EndReason::TimeLimit], reasons[proto::EndReason::Abandoned]));
   line("  not counted (started later):", fmt("%d, of which %d completed before the end", late_started,
                                              late_completed));
-  line("  seats in incomplete matches:", fmt("%d  (counted matches with no MatchEnd by the end)", seats_incomplete));
+  line("  seats in incomplete matches:", fmt("%d  (counted matches with no MatchEnd by the end; %d of those matches "
+                                           "were Ended in the segment when a resumed bot of theirs looked)",
+                                           seats_incomplete, incomplete_seen_ended));
   if (short_results > 0)
     line("  MatchEnd with fewer results:", fmt("%d matches listed fewer results than seats", short_results));
 
@@ -1240,10 +1245,12 @@ void Bench::print_report() {
                         "(> 5 s without a snapshot)",
                         (unsigned long long)queue_probes_, (unsigned long long)stuck_in_match_));
   line("client traffic:", fmt("%llu snapshots (%llu of another match), %llu deltas skipped (missing base), "
-                              "%llu inputs sent, %llu refused, %u connect errors",
+                              "%llu inputs sent, %llu refused (%llu write queue full), %llu MatchEnd of a match no bot saw start, "
+                              "%u connect errors",
                               (unsigned long long)snapshots_, (unsigned long long)stray_snapshots_,
                               (unsigned long long)missing_base_, (unsigned long long)inputs_sent_,
-                              (unsigned long long)inputs_refused_, connect_errors_));
+                              (unsigned long long)inputs_refused_, (unsigned long long)write_queue_full_,
+                              (unsigned long long)match_end_unknown_, connect_errors_));
   line("bench loop lag (50 ms timer):", fmt("p50 %.1f ms, p99 %.1f ms, max %.1f ms (at t=%.2f s); bench CPU %.0f %% "
                                             "of one core",
                                             pct(lag_ms_, 0.5), pct(lag_ms_, 0.99), vmax(lag_ms_), lag_max_at_s_,

@@ -216,7 +216,7 @@ int main(int argc, char** argv) {
   std::printf("ping RTT:                        %s\n", summary_ms(run.steady.ping_rtt).c_str());
   std::printf("connect->Welcome:                %s\n", summary_ms(m.connect_welcome).c_str());
   std::printf("queue->MatchFound:               %s\n", summary_ms(m.queue_match).c_str());
-  std::printf("snapshot rate per bot:           p50 %.1f Hz, min %.1f Hz (%llu matches ended)\n",
+  std::printf("snapshot rate per bot and match:  p50 %.1f Hz, min %.1f Hz (%llu matches ended)\n",
               double(m.snapshot_rate.quantile(0.5)) / 1000.0, double(m.snapshot_rate.min()) / 1000.0,
               (unsigned long long)m.matches_ended);
   std::printf("frames in/out %llu/%llu, bytes in/out %llu/%llu, errors %llu, failed connects %llu, drops %llu, "

@@ -289,6 +289,13 @@ void Shard::on_publish() {
 
 void Shard::close_all() {
   stopping_ = true;
+  // Matches still running count for the snapshot rate too (a short run
+  // may end none).
+  for (auto& b : bots_)
+    if (b->phase == Bot::Phase::Playing && b->match_snapshots > 1 && b->last_snapshot_ns > b->first_snapshot_ns) {
+      const double secs = double(b->last_snapshot_ns - b->first_snapshot_ns) / 1e9;
+      local_.snapshot_rate.record(uint64_t(double(b->match_snapshots - 1) / secs * 1000.0));
+    }
   for (auto& b : bots_) b->c->close();
   for (uv_timer_t* t : {&ramp_timer_, &clock_timer_, &ping_timer_, &publish_timer_})
     uv_close(reinterpret_cast<uv_handle_t*>(t), nullptr);
