@@ -358,7 +358,9 @@ class Bench {
   }
   // A resumed Welcome that named no match while the bot was in one; what
   // the segment says about that match at that moment.
+  // "Drop" starts at the last kill (the bot notices it a little later).
   enum class EndSeen { EndedBeforeDrop, EndedDuringDrop, StillRunning, RowGone, NoSegment };
+  double last_kill_hr_ms_ = 0;
   struct MissedEnd {
     uint32_t match;
     double resume_s;
@@ -594,10 +596,14 @@ void Bench::kill_tick() {
         k.note = "its process row has no pid (down): nothing killed";
       } else if (parent_of(k.pid) != server_pid_) {
         k.note = "pid " + std::to_string(k.pid) + " is not a child of the server: not killed";
-      } else if (::kill(k.pid, SIGKILL) != 0) {
-        k.note = std::string("kill: ") + strerror(errno);
       } else {
-        k.sent = true;
+        const double at = hr_ms();
+        if (::kill(k.pid, SIGKILL) != 0) {
+          k.note = std::string("kill: ") + strerror(errno);
+        } else {
+          k.sent = true;
+          last_kill_hr_ms_ = at;
+        }
       }
     }
   }
@@ -747,6 +753,7 @@ void Bench::make_bot(uint32_t i) {
 
 void Bench::queue(Bot& b) {
   if (finishing_) return;
+  b.probe = false;  // a QueueJoin supersedes an open question: its answer is stale
   if (b.c->queue_join() == 0) {
     b.queued = true;
     b.queue_acked = false;
@@ -789,10 +796,11 @@ void Bench::on_welcome(Bot& b, const proto::Welcome& w) {
       } else {
         const double ended = double(shm::shared_load(row->ended_at_ms));
         me.ended_before_resume_ms = hr_ms() - ended;
-        me.kind = ended < b.dropped_ms ? EndSeen::EndedBeforeDrop : EndSeen::EndedDuringDrop;
+        const double drop_start = std::min(b.dropped_ms, last_kill_hr_ms_ > 0 ? last_kill_hr_ms_ : b.dropped_ms);
+        me.kind = ended < drop_start ? EndSeen::EndedBeforeDrop : EndSeen::EndedDuringDrop;
         match_info(b.match).seen_ended_in_segment = true;
-        seen = fmt("the server ended it %.0f ms before the resume, %s the drop", me.ended_before_resume_ms,
-                   me.kind == EndSeen::EndedBeforeDrop ? "BEFORE" : "after");
+        seen = fmt("the server ended it %.0f ms before the resume, %.0f ms %s the kill", me.ended_before_resume_ms,
+                   std::abs(ended - drop_start), me.kind == EndSeen::EndedBeforeDrop ? "BEFORE" : "after");
       }
     }
     missed_ends_.push_back(me);
@@ -1193,8 +1201,8 @@ void Bench::print_report() {
   }
   if (!missed_ends_.empty())
     line("  match over at resume:",
-         fmt("%zu resumed Welcomes named no match: per the segment the match ended during the drop in %d, before "
-             "the drop in %d, still running in %d, row gone in %d%s; another bot got its MatchEnd in %d",
+         fmt("%zu resumed Welcomes named no match: per the segment the match ended between the kill and the resume "
+             "in %d, before the kill in %d, still running in %d, row gone in %d%s; another bot got its MatchEnd in %d",
              missed_ends_.size(), during, before, running, gone, noseg ? fmt(", not looked up in %d", noseg).c_str() : "",
              others_got_it));
   line("  back into the same match:", fmt("%llu MatchFound repeated after a resume (not counted as matches); "

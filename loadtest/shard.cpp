@@ -26,6 +26,7 @@ struct Shard::Bot {
   uint64_t rng;
   uint64_t connect_ns = 0, queue_ns = 0, ping_ns = 0;
   uint32_t ping_nonce = 0;
+  bool status_asked = false;  // QueueStatus asked after a resume, not yet answered
   uint8_t slot = 0;
   // Random walk.
   int8_t mx = 0, my = 0;
@@ -53,7 +54,14 @@ struct Shard::Bot {
     cb.on_welcome = [this](const proto::Welcome& w) {
       if (w.resumed()) {
         ++shard->local_.resumes;
-        if (phase == Phase::Connecting) phase = w.match_id() != 0 ? Phase::Playing : Phase::Queued;
+        if (w.match_id() != 0) {
+          phase = Phase::Playing;  // MatchFound follows
+        } else {
+          // Queued still, or not (a QueueJoin lost with the old worker; a
+          // match that ended meanwhile, whose MatchEnd follows): ask.
+          phase = Phase::Queued;
+          if (c->queue_status() == 0) status_asked = true;
+        }
         return;
       }
       shard->local_.connect_welcome.record(now_ns() - connect_ns);
@@ -88,6 +96,11 @@ struct Shard::Bot {
       match_id = 0;
       queue();
     };
+    cb.on_queue_status = [this](const proto::QueueStatus& st) {
+      // Only the answer to our own question, with no QueueJoin sent since.
+      if (status_asked && st.state() == proto::QueueState::Idle && phase == Phase::Queued) queue();
+      status_asked = false;
+    };
     cb.on_error = [this](proto::ErrorCode code, std::string_view, bool) {
       const size_t i = size_t(code);
       if (i < shard->local_.errors.size()) ++shard->local_.errors[i];
@@ -115,6 +128,7 @@ struct Shard::Bot {
   }
 
   void queue() {
+    status_asked = false;  // a QueueJoin answers the question
     if (c->queue_join() == 0) {
       phase = Phase::Queued;
       queue_ns = now_ns();

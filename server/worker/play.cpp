@@ -90,9 +90,12 @@ void Worker::on_queue_join(Session* s, const QueueJoin* m) {
     send_error(s, ErrorCode::Internal, true, "player row lost");
     return;
   }
-  if (shared_load(p->match) != 0) {
-    send_error(s, ErrorCode::UnexpectedMessage, false, "already in a match");
-    return;
+  if (const uint32_t seated = shared_load(p->match); seated != 0) {
+    if (match_state(seated) == shm::MatchState::Running) {
+      send_error(s, ErrorCode::UnexpectedMessage, false, "already in a match");
+      return;
+    }
+    clear_stale_match(p, seated);  // ended (its MatchEnd went out) or gone
   }
   if (const shm::TicketRow* t = tickets.get_wire(shared_load(p->ticket));
       t != nullptr && shared_load(t->state) == shm::TicketState::Waiting) {
@@ -161,7 +164,7 @@ void Worker::send_queue_status(Session* s) {
   QueueState state = QueueState::Idle;
   uint32_t waited = 0;
   uint32_t window = 0;
-  if (p != nullptr && shared_load(p->match) != 0) {
+  if (p != nullptr && match_state(shared_load(p->match)) == shm::MatchState::Running) {
     state = QueueState::Playing;
   } else if (p != nullptr) {
     const shm::TicketRow* t = tickets.get_wire(shared_load(p->ticket));
@@ -367,12 +370,19 @@ bool Worker::on_resume(Session* s, const Resume* m) {
       last_seq = row->inputs[seat].last_seq;
     }
   }
+  // A match that ended while the player was away: its MatchEnd follows the
+  // Welcome (the row lingers after the end for this).
+  const bool ended = match_wire != 0 && seat == shm::kMaxMatchPlayers &&
+                     match_state(match_wire) == shm::MatchState::Ended;
+  if (match_wire != 0 && seat == shm::kMaxMatchPlayers && !ended) clear_stale_match(p_row(s), match_wire);
   auto& b = enc_.builder();
   auto version = b.CreateString(SKIRMISH_VERSION);
   SessionToken tok(want[0], want[1], want[2], want[3]);
-  auto w = CreateWelcome(b, ProtocolVersion::Current, &tok, s->player_id, index_, uint16_t(cfg_.tick_rate_hz),
-                         rating, true, match_wire, uint32_t(core::monotonic_ms() - start_ms_), last_seq, version);
+  auto w = CreateWelcome(b, ProtocolVersion::Current, &tok, s->player_id, index_, uint16_t(cfg_.tick_rate_hz), rating,
+                         true, seat < n ? match_wire : 0, uint32_t(core::monotonic_ms() - start_ms_), last_seq,
+                         version);
   if (!send(s, enc_.finish(w))) return false;
+  if (ended) deliver_match_end(s, match_wire, build_match_end(match_wire));
   // MatchFound again (the client resets its worlds), then a full Snapshot
   // at the next tick.
   if (seat < n) seat_session(s, match_wire, seat, n, wires, ids, ratings);
@@ -574,7 +584,8 @@ void Worker::end_match(uint32_t wire) {
       p->rating = after[i].r;
       p->rd = after[i].rd;
       p->volatility = after[i].vol;
-      if (shared_load(p->match) == wire) shared_store(p->match, uint32_t(0));
+      // p->match stays until its worker delivers MatchEnd (deliver_match_end),
+      // so a player reconnecting meanwhile still gets it.
       const uint32_t w = shared_load(p->worker);
       if (w < 64 && w != index_) workers |= uint64_t(1) << w;
     }
@@ -599,9 +610,7 @@ void Worker::end_match(uint32_t wire) {
   on_match_ended(wire);
 }
 
-void Worker::on_match_ended(uint32_t wire) {
-  auto it = local_.find(wire);
-  if (it == local_.end()) return;
+std::span<const uint8_t> Worker::build_match_end(uint32_t wire) {
   shm::MatchRow* row = seg_->matches().get_wire(wire);
   uint32_t n = 0;
   shm::SeatResult res[shm::kMaxMatchPlayers];
@@ -626,18 +635,46 @@ void Worker::on_match_ended(uint32_t wire) {
   // game::EndReason counts from 1 (0 = none); the wire's from 0.
   const auto wire_reason = reason >= 1 && reason <= 3 ? EndReason(reason - 1) : EndReason::Abandoned;
   auto m = CreateMatchEnd(b, wire, wire_reason, final_tick, b.CreateVector(list, n));
-  auto frame = enc_.finish(m);
+  return enc_.finish(m);
+}
+
+void Worker::deliver_match_end(Session* s, uint32_t wire, std::span<const uint8_t> frame) {
+  s->match_wire = 0;
+  s->ack_tick = 0;
+  s->match_ended_ms = now_ms();
+  send(s, frame);
+  // Delivered: the player is free to queue again. Until now its row kept
+  // the match, so a player who drops before this gets it on resume.
+  auto players = seg_->players();
+  auto g = players.lock();
+  if (shm::PlayerRow* p = players.get_wire(s->player_wire); p != nullptr && p->match == wire)
+    shared_store(p->match, uint32_t(0));
+}
+
+void Worker::on_match_ended(uint32_t wire) {
+  auto it = local_.find(wire);
+  if (it == local_.end()) return;
   // send() never touches enc_, so one frame serves every session.
+  const auto frame = build_match_end(wire);
   std::vector<Session*> sessions = std::move(it->second.sessions);
   local_.erase(it);
-  for (Session* s : sessions) {
-    if (s->match_wire != wire) continue;
-    s->match_wire = 0;
-    s->ack_tick = 0;
-    s->match_ended_ms = now_ms();
-    send(s, frame);
-  }
+  for (Session* s : sessions)
+    if (s->match_wire == wire && s->state == SessionState::Ready) deliver_match_end(s, wire, frame);
 }
+
+shm::MatchState Worker::match_state(uint32_t wire) const {
+  shm::MatchRow* row = wire == 0 ? nullptr : seg_->matches().get_wire(wire);
+  return row == nullptr ? shm::MatchState::Forming : shared_load(row->state);
+}
+
+void Worker::clear_stale_match(shm::PlayerRow* p, uint32_t wire) {
+  if (p == nullptr) return;
+  auto players = seg_->players();
+  auto g = players.lock();
+  if (p->match == wire) shared_store(p->match, uint32_t(0));
+}
+
+shm::PlayerRow* Worker::p_row(const Session* s) const { return seg_->players().get_wire(s->player_wire); }
 
 void Worker::forget(Session* s) {
   if (s->match_wire == 0) return;

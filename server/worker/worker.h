@@ -130,6 +130,12 @@ class Worker {
   void seat_session(Session* s, uint32_t wire, uint32_t seat, uint32_t n, const uint32_t* wires,
                     const uint32_t* ids, const float* ratings);
   void on_match_ended(uint32_t wire);
+  std::span<const uint8_t> build_match_end(uint32_t wire);  // in enc_
+  void deliver_match_end(Session* s, uint32_t wire, std::span<const uint8_t> frame);
+  // Running, Ended, or Forming for a match that is gone (or wire 0).
+  shm::MatchState match_state(uint32_t wire) const;
+  void clear_stale_match(shm::PlayerRow* p, uint32_t wire);
+  shm::PlayerRow* p_row(const Session* s) const;  // the session's player row or nullptr
   void send_snapshots(uint32_t wire);
   void tick();
   void step_owned();

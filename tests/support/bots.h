@@ -88,6 +88,7 @@ struct Bot {
   // Automatic resume (chaos tests).
   int drops = 0;                  // on_reconnecting with attempt 1
   int reseated = 0;               // MatchFound again for the same match (after a resume)
+  bool status_asked = false;      // QueueStatus asked after a resume, not yet answered
   uint64_t dropped_at_ms = 0;
   std::vector<uint64_t> resume_ms;  // drop -> resumed Welcome
   uint64_t max_gap_ms = 0;          // longest pause between snapshots of the first match
@@ -106,8 +107,11 @@ struct Bot {
     cb.on_welcome = [this](const proto::Welcome& w) {
       if (w.resumed()) {
         resume_ms.push_back(uv_now(c->loop()) - dropped_at_ms);
-        // Still queued (the ticket waited), in the match (MatchFound
-        // follows), or between matches: queue again only in the last case.
+        // In the match: MatchFound follows. Otherwise still queued (the
+        // ticket waited) or not (a QueueJoin died with the old worker, or a
+        // match ended meanwhile: its MatchEnd follows): ask, and queue again
+        // if Idle and more matches are wanted.
+        if (w.match_id() == 0 && c->queue_status() == 0) status_asked = true;
         return;
       }
       c->queue_join(0, party_key, party_size);
@@ -143,9 +147,16 @@ struct Bot {
         for (const auto* r : *m.results())
           results.push_back({r->player_id(), r->place(), r->score(), r->rating_before(), r->rating_after()});
       }
+      status_asked = false;  // the QueueJoin below answers it
       if (matches_found < matches_wanted) c->queue_join(0, party_key, party_size);
     };
     cb.on_error = [this](ErrorCode code, std::string_view, bool) { errors.push_back(code); };
+    cb.on_queue_status = [this](const proto::QueueStatus& s) {
+      if (status_asked && s.state() == proto::QueueState::Idle && matches_found < matches_wanted &&
+          match_ends >= matches_found)
+        c->queue_join(0, party_key, party_size);
+      status_asked = false;
+    };
   }
 
   void steer(const client::World& w) {

@@ -1,0 +1,43 @@
+// The view model's helpers (model.h).
+#include "model.h"
+
+#include <cstdio>
+
+namespace skirmish::terminal {
+
+const char* to_string(Phase p) {
+  switch (p) {
+    case Phase::Connecting: return "connecting";
+    case Phase::Queued: return "queued";
+    case Phase::InMatch: return "in match";
+    case Phase::MatchOver: return "match over";
+    case Phase::Disconnected: return "disconnected";
+  }
+  return "?";
+}
+
+std::string sanitize_name(std::string_view s, size_t max_len) {
+  std::string out;
+  bool in_junk = false;
+  for (unsigned char c : s) {
+    if (out.size() >= max_len) break;
+    if (c >= 0x20 && c < 0x7f) {
+      out.push_back(char(c));
+      in_junk = false;
+    } else if (!in_junk) {
+      out.push_back('?');
+      in_junk = true;
+    }
+  }
+  if (out.empty()) out.push_back('?');
+  return out;
+}
+
+std::string format_mm_ss(uint32_t ms) {
+  const uint32_t s = ms / 1000;
+  char b[32];
+  std::snprintf(b, sizeof b, "%u:%02u", s / 60, s % 60);
+  return b;
+}
+
+}  // namespace skirmish::terminal

@@ -1,0 +1,315 @@
+// ncurses for skirmish-client: see screen.h for the contract and layout.
+#define NCURSES_NOMACROS 1  // real functions, no move()/erase()/clear() macros
+#include "screen.h"
+
+#include <curses.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <string_view>
+
+namespace skirmish::terminal {
+namespace {
+
+enum Pair : short { kPairMe = 1, kPairOther, kPairCoin, kPairStunned, kPairWarn, kPairBorder };
+
+SCREEN* scr(void* p) { return static_cast<SCREEN*>(p); }
+
+// Text at (y, x), cut at column x + width and at the screen edge.
+void put(int y, int x, std::string_view s, int width, attr_t attr = A_NORMAL) {
+  if (y < 0 || y >= LINES || x < 0 || x >= COLS || width <= 0) return;
+  const int n = std::min<int>({int(s.size()), width, COLS - x});
+  if (n <= 0) return;
+  attron(attr);
+  mvaddnstr(y, x, s.data(), n);
+  attroff(attr);
+}
+
+// `s` centred on row y between columns x and x + width.
+void put_centred(int y, int x, int width, std::string_view s, attr_t attr = A_NORMAL) {
+  const int n = std::min<int>(int(s.size()), width);
+  put(y, x + (width - n) / 2, s, n, attr);
+}
+
+std::string fmt(const char* f, auto... args) {
+  char b[256];
+  std::snprintf(b, sizeof b, f, args...);
+  return b;
+}
+
+char slot_glyph(uint16_t id) { return id < 16 ? "0123456789abcdef"[id] : '?'; }
+
+const char* heading(const Model& m) {
+  if (m.move_x == 0 && m.move_y == 0) return "standing";
+  if (m.move_x > 0) return "moving right";
+  if (m.move_x < 0) return "moving left";
+  return m.move_y < 0 ? "moving up" : "moving down";
+}
+
+attr_t pair_attr(bool colors, Pair p) { return colors ? attr_t(COLOR_PAIR(p)) : A_NORMAL; }
+
+struct Box {
+  int top, left, rows, cols;  // the inner area (without the border)
+};
+
+void draw_border(int top, int left, int rows, int cols, attr_t attr) {
+  attron(attr);
+  mvaddch(top, left, '+');
+  mvaddch(top, left + cols - 1, '+');
+  mvaddch(top + rows - 1, left, '+');
+  mvaddch(top + rows - 1, left + cols - 1, '+');
+  mvhline(top, left + 1, '-', cols - 2);
+  mvhline(top + rows - 1, left + 1, '-', cols - 2);
+  mvvline(top + 1, left, '|', rows - 2);
+  mvvline(top + 1, left + cols - 1, '|', rows - 2);
+  attroff(attr);
+}
+
+void draw_world(const Model& m, const Box& b, bool colors) {
+  const client::World& w = *m.world;
+  auto cell = [&](const proto::Entity& e, int* y, int* x) {
+    *x = b.left + scale_to_cells(e.x(), m.arena_width, b.cols);
+    *y = b.top + scale_to_cells(e.y(), m.arena_height, b.rows);
+  };
+  int y = 0, x = 0;
+  // Coins first, then marks, then players, then you: the most important on top.
+  for (const proto::Entity& e : w.entities) {
+    if (e.kind() != proto::EntityKind::Coin) continue;
+    cell(e, &y, &x);
+    mvaddch(y, x, 'o' | pair_attr(colors, kPairCoin));
+  }
+  for (const proto::Entity& e : w.entities) {
+    if (e.kind() != proto::EntityKind::Player || (e.flags() & 0x01) == 0) continue;
+    cell(e, &y, &x);
+    if (x + 1 < b.left + b.cols) mvaddch(y, x + 1, '*' | pair_attr(colors, kPairStunned) | A_BOLD);
+  }
+  const proto::Entity* me = nullptr;
+  for (const proto::Entity& e : w.entities) {
+    if (e.kind() != proto::EntityKind::Player) continue;
+    if (e.id() == m.your_slot) {
+      me = &e;
+      continue;
+    }
+    cell(e, &y, &x);
+    attr_t a = pair_attr(colors, (e.flags() & 0x01) ? kPairStunned : kPairOther);
+    if (e.flags() & 0x02) a |= A_DIM;
+    mvaddch(y, x, chtype(slot_glyph(e.id())) | a);
+  }
+  if (me != nullptr) {
+    cell(*me, &y, &x);
+    attr_t a = A_BOLD | A_REVERSE | pair_attr(colors, (me->flags() & 0x01) ? kPairStunned : kPairMe);
+    mvaddch(y, x, chtype(slot_glyph(me->id())) | a);
+  }
+}
+
+void draw_results(const Model& m, const Box& b) {
+  int y = b.top + std::max(0, (b.rows - int(m.results.size()) - 5) / 2);
+  const int last = b.top + b.rows - 1;
+  put_centred(y++, b.left, b.cols, "match over: " + m.end_reason, A_BOLD);
+  ++y;
+  const int w = std::min(b.cols, 56);
+  const int x = b.left + (b.cols - w) / 2;
+  put(y++, x, "place  player                score  rating", w, A_UNDERLINE);
+  for (const ResultRow& r : m.results) {
+    if (y >= last - 1) break;
+    const bool me = r.slot == m.your_slot;
+    put(y++, x,
+        fmt("%5u  %-*s %6d  %.0f -> %.0f", r.place, 21, (r.name + (me ? " (you)" : "")).c_str(), r.score,
+            double(r.rating_before), double(r.rating_after)),
+        w, me ? A_BOLD : A_NORMAL);
+  }
+  if (m.results.empty()) put_centred(y++, b.left, b.cols, "(no results)");
+  put_centred(std::min(y + 1, last), b.left, b.cols, "n = play again   q = quit");
+}
+
+// The arena box's inner message for the states without a world.
+void draw_message(const Model& m, const Box& b, bool colors) {
+  std::string line1, line2;
+  switch (m.phase) {
+    case Phase::Connecting: line1 = "connecting to " + m.target + " ..."; break;
+    case Phase::Queued:
+      line1 = fmt("searching for a match (%llu s)",
+                  static_cast<unsigned long long>((m.now_ms - std::min(m.now_ms, m.queued_at_ms)) / 1000));
+      if (m.queued_players > 0) line2 = fmt("%u players searching", m.queued_players);
+      break;
+    case Phase::InMatch: line1 = "match found; waiting for the first snapshot"; break;
+    case Phase::MatchOver: break;
+    case Phase::Disconnected:
+      line1 = "disconnected";
+      line2 = "n = connect again   q = quit";
+      break;
+  }
+  const int mid = b.top + b.rows / 2 - 1;
+  put_centred(mid, b.left, b.cols, line1, A_BOLD);
+  put_centred(mid + 1, b.left, b.cols, line2);
+  if (m.reconnect_attempt > 0)
+    put_centred(mid + 3, b.left, b.cols, fmt("reconnecting (attempt %u)", m.reconnect_attempt),
+                A_BOLD | pair_attr(colors, kPairWarn));
+}
+
+// Long text over up to `max_lines` rows of the panel.
+int put_wrapped(int y, int x, int width, std::string_view s, int max_lines, attr_t attr) {
+  for (int i = 0; i < max_lines && !s.empty(); ++i) {
+    put(y++, x, s.substr(0, size_t(width)), width, attr);
+    s.remove_prefix(std::min(s.size(), size_t(width)));
+  }
+  return y;
+}
+
+void draw_panel(const Model& m, int x, int bottom, bool colors) {
+  const int w = kPanelWidth - 1;
+  int y = 0;
+  auto row = [&](const char* label, const std::string& value, attr_t attr = A_NORMAL) {
+    if (y >= bottom) return;
+    put(y, x, label, w);
+    put(y, x + 8, value, w - 8, attr);
+    ++y;
+  };
+  put(y++, x, "Skirmish  " + m.name, w, A_BOLD);
+  if (m.reconnect_attempt > 0)
+    row("state", fmt("reconnecting (attempt %u)", m.reconnect_attempt), A_BOLD | pair_attr(colors, kPairWarn));
+  else
+    row("state", to_string(m.phase), A_BOLD);
+  const bool matchy = m.phase == Phase::InMatch || m.phase == Phase::MatchOver;
+  row("server", m.target);
+  row("worker", m.have_welcome ? std::to_string(m.worker_index) : "-");
+  row("ping", m.ping_us < 0 ? "-" : fmt("%.1f ms", double(m.ping_us) / 1000.0));
+  row("rating", m.have_welcome ? fmt("%.0f", double(m.rating)) : "-");
+  row("match", matchy ? std::to_string(m.match_id) : "-");
+  const client::World* w_ = m.world;
+  row("tick", w_ != nullptr ? std::to_string(w_->tick) : "-");
+  row("time", w_ != nullptr ? format_mm_ss(w_->time_left_ms) + " left" : "-");
+  row("you", matchy ? fmt("slot %u, %s", m.your_slot, heading(m)) : heading(m));
+  const proto::Entity* me = w_ != nullptr ? w_->find(m.your_slot) : nullptr;
+  row("pos", me != nullptr ? fmt("%.1f, %.1f m", me->x() / 1000.0, me->y() / 1000.0) : "-");
+  ++y;
+  if (matchy && y < bottom) {
+    put(y++, x, m.score_limit > 0 ? fmt("scores (first to %u)", m.score_limit) : "scores", w, A_UNDERLINE);
+    for (size_t slot = 0; slot < kMaxSeats && y < bottom; ++slot) {
+      const proto::Entity* e = w_ != nullptr ? w_->find(uint16_t(slot)) : nullptr;
+      if (!m.seats[slot].present && e == nullptr) continue;
+      const bool mine = slot == m.your_slot;
+      std::string tail;
+      if (e != nullptr && (e->flags() & 0x01)) tail = " stun";
+      if (e != nullptr && (e->flags() & 0x02)) tail = " away";
+      put(y++, x,
+          fmt("%c%c %-*s %4s%s", mine ? '>' : ' ', slot_glyph(uint16_t(slot)), int(kMaxNameColumns),
+              m.seats[slot].present ? m.seats[slot].name.c_str() : "?",
+              e != nullptr ? std::to_string(e->score()).c_str() : "-", tail.c_str()),
+          w, mine ? A_BOLD : A_NORMAL);
+    }
+    ++y;
+  }
+  if (!m.notice.empty() && y < bottom) y = put_wrapped(y, x, w, m.notice, std::min(2, bottom - y), A_NORMAL);
+  if (!m.last_error.empty() && y < bottom)
+    put_wrapped(y, x, w, "error: " + m.last_error, std::min(4, bottom - y), pair_attr(colors, kPairWarn));
+}
+
+}  // namespace
+
+int scale_to_cells(int32_t v, int32_t size, int cells) {
+  if (cells <= 0) return 0;
+  if (size <= 0 || v <= 0) return 0;
+  const int64_t c = int64_t(v) * cells / size;
+  return int(std::min<int64_t>(c, cells - 1));
+}
+
+Screen::~Screen() { end(); }
+
+bool Screen::begin(std::string* error) {
+  if (screen_ != nullptr) return true;
+  SCREEN* s = newterm(nullptr, stdout, stdin);
+  if (s == nullptr) {
+    *error = "cannot start ncurses on this terminal (is TERM set?)";
+    return false;
+  }
+  set_term(s);
+  screen_ = s;
+  cbreak();
+  noecho();
+  nonl();
+  keypad(stdscr, TRUE);
+  nodelay(stdscr, TRUE);
+  set_escdelay(25);
+  curs_set(0);
+  if (has_colors() && start_color() == OK) {
+    use_default_colors();
+    colors_ = true;
+    init_pair(kPairMe, COLOR_YELLOW, -1);
+    init_pair(kPairOther, COLOR_CYAN, -1);
+    init_pair(kPairCoin, COLOR_GREEN, -1);
+    init_pair(kPairStunned, COLOR_RED, -1);
+    init_pair(kPairWarn, COLOR_RED, -1);
+    init_pair(kPairBorder, COLOR_BLUE, -1);
+  }
+  return true;
+}
+
+void Screen::end() {
+  if (screen_ == nullptr) return;
+  curs_set(1);
+  endwin();
+  delscreen(scr(screen_));
+  screen_ = nullptr;
+  std::fflush(stdout);
+}
+
+bool Screen::next_key(Command* out) {
+  if (screen_ == nullptr) return false;
+  const int k = wgetch(stdscr);
+  if (k == ERR) return false;
+  switch (k) {
+    case KEY_UP: case 'w': case 'W': *out = Command::Up; break;
+    case KEY_DOWN: case 's': case 'S': *out = Command::Down; break;
+    case KEY_LEFT: case 'a': case 'A': *out = Command::Left; break;
+    case KEY_RIGHT: case 'd': case 'D': *out = Command::Right; break;
+    case 'x': case 'X': *out = Command::Stop; break;
+    case ' ': *out = Command::Tag; break;
+    case 'n': case 'N': *out = Command::Queue; break;
+    case 'q': case 'Q': *out = Command::Quit; break;
+    case KEY_RESIZE: *out = Command::Resize; break;
+    case 'L' & 0x1f: *out = Command::Redraw; break;
+    default: *out = Command::None; break;
+  }
+  return true;
+}
+
+void Screen::resize(int rows, int cols) {
+  if (screen_ != nullptr && rows > 0 && cols > 0) resizeterm(rows, cols);
+}
+
+void Screen::invalidate() {
+  if (screen_ != nullptr) clearok(curscr, TRUE);
+}
+
+void Screen::draw(const Model& m) {
+  if (screen_ == nullptr) return;
+  werase(stdscr);
+  if (COLS < kMinCols || LINES < kMinRows) {
+    put(0, 0, fmt("terminal too small: %dx%d", COLS, LINES), COLS, A_BOLD);
+    put(1, 0, fmt("need %dx%d", kMinCols, kMinRows), COLS);
+    put(2, 0, std::string("state: ") + to_string(m.phase), COLS);
+    put(3, 0, "q = quit", COLS);
+    wrefresh(stdscr);
+    return;
+  }
+  const int box_cols = COLS - kPanelWidth;
+  const int box_rows = LINES - 1;  // the last line is the key help
+  draw_border(0, 0, box_rows, box_cols, pair_attr(colors_, kPairBorder));
+  const Box inner{1, 1, box_rows - 2, box_cols - 2};
+  if (m.phase == Phase::MatchOver) {
+    draw_results(m, inner);
+  } else if (m.phase == Phase::InMatch && m.world != nullptr) {
+    draw_world(m, inner, colors_);
+    if (m.reconnect_attempt > 0)
+      put_centred(inner.top, inner.left, inner.cols, fmt(" reconnecting (attempt %u) ", m.reconnect_attempt),
+                  A_BOLD | A_REVERSE | pair_attr(colors_, kPairWarn));
+  } else {
+    draw_message(m, inner, colors_);
+  }
+  draw_panel(m, box_cols + 1, box_rows, colors_);
+  put(LINES - 1, 0, "arrows/WASD move  x stop  space tag  n queue again  q quit", COLS - 1, A_DIM);
+  wrefresh(stdscr);
+}
+
+}  // namespace skirmish::terminal
