@@ -9,11 +9,12 @@ set -euo pipefail
 
 pkgs=(build-essential cmake ninja-build pkg-config libuv1-dev flatbuffers-compiler
       libflatbuffers-dev catch2 libspdlog-dev libfmt-dev libtomlplusplus-dev
-      libcli11-dev nlohmann-json3-dev)
+      libcli11-dev nlohmann-json3-dev libncurses-dev)
 if [[ "${1:-}" == "--test" ]]; then
   # procps: ps/pgrep in process tests; python3: wire-format example tests;
-  # chromium: the load-test HTML report rendered headless.
-  pkgs+=(procps python3 python3-flatbuffers curl chromium)
+  # chromium: the load-test HTML report rendered headless; tmux: the
+  # terminal client driven through a real terminal.
+  pkgs+=(procps python3 python3-flatbuffers curl chromium tmux)
 fi
 
 missing=()

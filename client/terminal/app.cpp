@@ -244,13 +244,16 @@ void App::wire_callbacks() {
   };
   cb.on_server_shutdown = [this](const proto::ServerShutdown& s) {
     std::string text = "server shutting down";
-    if (s.text() != nullptr && s.text()->size() > 0) text += ": " + std::string(s.text()->string_view());
+    if (s.text() != nullptr && s.text()->size() > 0 && s.text()->string_view() != text)
+      text += ": " + std::string(s.text()->string_view());
     model_.notice = sanitize_name(text, kMaxErrorChars);
     request_redraw();
   };
   cb.on_reconnecting = [this](uint32_t attempt, uint32_t, int reason) {
     model_.reconnect_attempt = attempt;
-    if (attempt == 1) model_.notice = "connection lost: " + close_reason(reason, *client_);
+    // Keep "server shutting down" when that is why.
+    if (attempt == 1 && model_.notice.rfind("server shutting down", 0) != 0)
+      model_.notice = "connection lost: " + close_reason(reason, *client_);
     request_redraw();
   };
   cb.on_closed = [this](int reason) {

@@ -130,7 +130,8 @@ void draw_message(const Model& m, const Box& b, bool colors) {
     case Phase::Queued:
       line1 = fmt("searching for a match (%llu s)",
                   static_cast<unsigned long long>((m.now_ms - std::min(m.now_ms, m.queued_at_ms)) / 1000));
-      if (m.queued_players > 0) line2 = fmt("%u players searching", m.queued_players);
+      if (m.queued_players > 0)
+        line2 = fmt("%u player%s searching", m.queued_players, m.queued_players == 1 ? "" : "s");
       break;
     case Phase::InMatch: line1 = "match found; waiting for the first snapshot"; break;
     case Phase::MatchOver: break;
@@ -147,11 +148,19 @@ void draw_message(const Model& m, const Box& b, bool colors) {
                 A_BOLD | pair_attr(colors, kPairWarn));
 }
 
-// Long text over up to `max_lines` rows of the panel.
+// Long text over up to `max_lines` rows of the panel, broken at spaces
+// where it can be.
 int put_wrapped(int y, int x, int width, std::string_view s, int max_lines, attr_t attr) {
+  if (width <= 0) return y;
   for (int i = 0; i < max_lines && !s.empty(); ++i) {
-    put(y++, x, s.substr(0, size_t(width)), width, attr);
-    s.remove_prefix(std::min(s.size(), size_t(width)));
+    size_t n = std::min(s.size(), size_t(width));
+    if (n < s.size()) {
+      const size_t space = s.substr(0, n + 1).rfind(' ');
+      if (space != std::string_view::npos && space > 0) n = space;
+    }
+    put(y++, x, s.substr(0, n), width, attr);
+    s.remove_prefix(n);
+    while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
   }
   return y;
 }

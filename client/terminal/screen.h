@@ -37,7 +37,7 @@
 
 namespace skirmish::terminal {
 
-inline constexpr int kPanelWidth = 32;
+inline constexpr int kPanelWidth = 34;
 inline constexpr int kMinCols = kPanelWidth + 20;
 inline constexpr int kMinRows = 12;
 
