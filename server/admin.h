@@ -1,5 +1,5 @@
-// The admin HTTP port: for now /healthz only (the operations issue adds
-// /metrics, /status and /readyz). One request per connection, HTTP/1.0
+// The admin HTTP port: /healthz, /readyz, /metrics (Prometheus text),
+// /status (JSON); the master answers them (master/metrics.h). One request per connection, HTTP/1.0
 // style: the request head is capped at kMaxHead bytes and must arrive
 // within the handshake timeout; anything else is 400 and a close.
 #pragma once

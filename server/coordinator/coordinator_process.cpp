@@ -128,6 +128,9 @@ int run_coordinator_process(const core::ChildContext& ctx) {
       [](uv_timer_t* t) {
         auto* pp = static_cast<Proc*>(t->data);
         shm::shared_store(pp->row->heartbeat_ms, core::monotonic_ms());
+        // Counters for /metrics, a few times a second.
+        shm::shared_store(pp->row->matches_formed, pp->coord->stats().matches_formed);
+        shm::shared_store(pp->row->matches_adopted, pp->coord->stats().adopted);
       },
       0, kHeartbeatMs);
 

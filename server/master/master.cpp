@@ -1,4 +1,5 @@
 #include "master/master.h"
+#include "master/metrics.h"
 
 #include <spdlog/spdlog.h>
 #include <sys/eventfd.h>
@@ -464,6 +465,11 @@ admin::Response Master::admin_request(const std::string& target) {
       worker |= shm::shared_load(seg_->process(i).state) == shm::ProcessState::Up;
     if (coordinator && worker && !seg_->corrupt()) return {200, "text/plain", "ok\n"};
     return {503, "text/plain", "unhealthy\n"};
+  }
+  if (target == "/metrics" || target == "/status") {
+    const AdminView view{&cfg_, seg_.get(), &stats_, core::monotonic_ms(), start_ms_, listening_, draining_};
+    if (target == "/metrics") return {200, "text/plain; version=0.0.4; charset=utf-8", render_metrics(view)};
+    return {200, "application/json", render_status(view)};
   }
   if (target == "/readyz") {
     if (listening_ && !draining_) return {200, "text/plain", "ready\n"};

@@ -36,6 +36,7 @@ inline constexpr std::uint32_t kNoWorker = 0xFFFFFFFFu;
 inline constexpr std::uint32_t kMaxMatchPlayers = 16;
 inline constexpr std::uint32_t kMatchStateBytes = 1024;
 inline constexpr std::uint32_t kPlayerNameBytes = 32;
+inline constexpr std::uint32_t kErrorCodeSlots = 24;  // >= proto::ErrorCode::MAX + 1
 
 enum class ProcessRole : std::uint32_t { Worker = 0, Coordinator = 1, Master = 2 };
 enum class ProcessState : std::uint32_t { Down = 0, Starting = 1, Up = 2, Draining = 3 };
@@ -62,10 +63,30 @@ struct ProcessRow {
   std::uint64_t errors_sent;
   std::uint64_t slow_consumers;
   std::uint64_t mailbox_full;  // this process's posts refused by a full ring
+  // Game and session counters, copied in by the process itself a few times
+  // a second (never per frame), read by the master for /metrics.
+  std::uint64_t tickets_created;
+  std::uint64_t tickets_cancelled;
+  std::uint64_t matches_formed;   // coordinator
+  std::uint64_t matches_adopted;  // coordinator: handed to a new owner
+  std::uint64_t matches_ended;    // owner worker
+  std::uint64_t ticks;            // match steps
+  std::uint64_t ticks_late;       // passes run more than an interval late
+  std::uint64_t ticks_skipped;    // passes given up after a stall
+  std::uint64_t tick_drift_max_us;
+  std::uint64_t snapshots_sent;
+  std::uint64_t snapshot_bytes;
+  std::uint64_t inputs;
+  std::uint64_t inputs_dropped;
+  std::uint64_t resumes;
+  std::uint64_t resume_failures;
+  std::uint64_t matches_owned;    // gauge: matches this worker ticks now
+  std::uint64_t errors_by_code[kErrorCodeSlots];  // Error frames sent, by proto::ErrorCode
+  std::uint64_t reserved1[8];  // room to grow without a layout change
 };
 static_assert(std::is_trivially_copyable_v<ProcessRow>);
 static_assert(std::is_standard_layout_v<ProcessRow>);
-static_assert(sizeof(ProcessRow) == 128);
+static_assert(sizeof(ProcessRow) == 512);
 
 enum class PlayerState : std::uint32_t {
   Free = 0,

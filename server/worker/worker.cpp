@@ -300,6 +300,7 @@ bool Worker::send(Session* s, std::span<const uint8_t> frame) {
       uv_try_write(reinterpret_cast<uv_stream_t*>(&s->tcp), &b, 1);
     }
     ++stats_.errors_sent;
+    ++stats_.errors_by_code[size_t(ErrorCode::SlowConsumer)];
     close_now(s);
     return false;
   }
@@ -312,6 +313,7 @@ bool Worker::send(Session* s, std::span<const uint8_t> frame) {
 void Worker::send_error(Session* s, ErrorCode code, bool fatal, std::string_view text) {
   if (s->state == SessionState::Closing || s->state == SessionState::Closed) return;
   ++stats_.errors_sent;
+  if (size_t(code) < stats_.errors_by_code.size()) ++stats_.errors_by_code[size_t(code)];
   if (!send(s, encode_error(enc_, code, fatal, text))) return;
   if (fatal) begin_close(s);
 }
@@ -368,6 +370,21 @@ void Worker::publish_stats(shm::ProcessRow& row) const {
   shared_store(row.bytes_out, stats_.bytes_out);
   shared_store(row.errors_sent, stats_.errors_sent);
   shared_store(row.slow_consumers, stats_.slow_consumers);
+  shared_store(row.tickets_created, stats_.tickets_created);
+  shared_store(row.tickets_cancelled, stats_.tickets_cancelled);
+  shared_store(row.matches_ended, stats_.matches_ended);
+  shared_store(row.ticks, stats_.ticks);
+  shared_store(row.ticks_late, stats_.ticks_late);
+  shared_store(row.ticks_skipped, stats_.ticks_skipped);
+  shared_store(row.tick_drift_max_us, stats_.tick_drift_max_us);
+  shared_store(row.snapshots_sent, stats_.snapshots_full + stats_.snapshots_delta);
+  shared_store(row.snapshot_bytes, stats_.snapshot_bytes_full + stats_.snapshot_bytes_delta);
+  shared_store(row.inputs, stats_.inputs);
+  shared_store(row.inputs_dropped, stats_.inputs_dropped);
+  shared_store(row.resumes, stats_.resumes);
+  shared_store(row.resume_failures, stats_.resume_failures);
+  shared_store(row.matches_owned, uint64_t(owned_.size()));
+  for (size_t i = 0; i < stats_.errors_by_code.size(); ++i) shared_store(row.errors_by_code[i], stats_.errors_by_code[i]);
 }
 
 void Worker::mark_dirty(Session* s) {

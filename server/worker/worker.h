@@ -67,6 +67,7 @@ struct Stats {
   uint64_t mailbox_full = 0;
   uint64_t resumes = 0;
   uint64_t resume_failures = 0;
+  std::array<uint64_t, shm::kErrorCodeSlots> errors_by_code{};
 };
 
 class Worker {

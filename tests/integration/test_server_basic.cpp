@@ -9,7 +9,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <fstream>
+#include <map>
+#include <regex>
+#include <set>
+#include <sstream>
 
 #include "server_process.h"
 #include "test_client.h"
@@ -275,4 +280,68 @@ TEST_CASE("SIGTERM sends ServerShutdown to every client and exits 0") {
   int status = srv.wait_exit();
   REQUIRE(WIFEXITED(status));
   REQUIRE(WEXITSTATUS(status) == 0);
+}
+
+TEST_CASE("/metrics is Prometheus text exposition and /status is JSON") {
+  ServerProcess srv({"--workers", "2"});
+  REQUIRE(srv.wait_ready());
+  REQUIRE(wait_until([&] { return http_get(srv.admin_port(), "/healthz").rfind("HTTP/1.1 200", 0) == 0; }, 10s));
+  TestClient c;
+  REQUIRE(c.connect(srv.port()));
+  REQUIRE(c.send_hello("metrics"));
+  REQUIRE(c.recv_type(Message::Welcome));
+
+  const std::string resp = http_get(srv.admin_port(), "/metrics");
+  REQUIRE(resp.rfind("HTTP/1.1 200", 0) == 0);
+  REQUIRE(resp.find("Content-Type: text/plain; version=0.0.4") != std::string::npos);
+  const std::string body = resp.substr(resp.find("\r\n\r\n") + 4);
+  // Every sample belongs to a family declared with HELP and TYPE before it;
+  // names are valid, counters end in _total, values parse.
+  const std::regex help(R"(# HELP ([a-zA-Z_:][a-zA-Z0-9_:]*) .+)");
+  const std::regex type(R"(# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (counter|gauge))");
+  const std::regex sample(R"(([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[a-zA-Z_][a-zA-Z0-9_]*="[^"\\]*"(,[a-zA-Z_][a-zA-Z0-9_]*="[^"\\]*")*\})? (-?[0-9.e+-]+|NaN|[+-]Inf))");
+  std::map<std::string, std::string> types;
+  std::set<std::string> helped;
+  std::map<std::string, double> values;
+  std::istringstream in(body);
+  std::string line;
+  int samples = 0;
+  while (std::getline(in, line)) {
+    std::smatch m;
+    INFO(line);
+    if (std::regex_match(line, m, help)) {
+      REQUIRE(helped.insert(m[1]).second);
+    } else if (std::regex_match(line, m, type)) {
+      REQUIRE(helped.count(m[1]) == 1);
+      REQUIRE(types.emplace(m[1], m[2]).second);
+      if (m[2] == "counter") REQUIRE(std::string(m[1]).ends_with("_total"));
+    } else {
+      REQUIRE(std::regex_match(line, m, sample));
+      REQUIRE(types.count(m[1]) == 1);
+      values[std::string(m[1]) + std::string(m[2])] = std::stod(m[4]);
+      ++samples;
+    }
+  }
+  REQUIRE(samples > 50);
+  REQUIRE(values["skirmish_connections_accepted_total"] >= 1);
+  REQUIRE(values["skirmish_process_up{role=\"coordinator\",index=\"2\"}"] == 1);
+  REQUIRE(values["skirmish_process_up{role=\"worker\",index=\"0\"}"] == 1);
+  REQUIRE(values["skirmish_table_capacity{table=\"players\"}"] > 0);
+  // Debian's promtool, where installed, agrees.
+  if (access("/usr/bin/promtool", X_OK) == 0) {
+    const std::string path = "/tmp/skirmish-metrics-" + std::to_string(getpid()) + ".txt";
+    std::ofstream(path) << body;
+    const int rc = std::system(("/usr/bin/promtool check metrics < " + path + " > /dev/null 2>&1").c_str());
+    unlink(path.c_str());
+    REQUIRE(rc == 0);
+  } else {
+    WARN("promtool not installed: checked with the test's own exposition-format parser only");
+  }
+
+  const std::string status = http_get(srv.admin_port(), "/status");
+  REQUIRE(status.rfind("HTTP/1.1 200", 0) == 0);
+  const std::string json = status.substr(status.find("\r\n\r\n") + 4);
+  REQUIRE(json.find("\"processes\"") != std::string::npos);
+  REQUIRE(json.find("\"version\": \"" SKIRMISH_VERSION "\"") != std::string::npos);
+  REQUIRE(json.find("\"accepting\": true") != std::string::npos);
 }
