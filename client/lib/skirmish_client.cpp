@@ -491,12 +491,16 @@ int Client::hello() {
 }
 
 int Client::ping(uint32_t* nonce_out) {
-  const uint32_t nonce = ++ping_nonce_;
-  if (nonce_out != nullptr) *nonce_out = nonce;
+  const uint32_t nonce = ping_nonce_ + 1;
   auto& enc = encoder();
   auto& b = enc.builder();
   auto frame = enc.finish(proto::CreatePing(b, now_us32(), nonce));
-  return send_frame(frame.data(), frame.size());
+  const int r = send_frame(frame.data(), frame.size());
+  if (r == 0) {  // a refused ping uses no nonce
+    ping_nonce_ = nonce;
+    if (nonce_out != nullptr) *nonce_out = nonce;
+  }
+  return r;
 }
 
 int Client::queue_join(uint8_t mode, uint32_t party_key, uint8_t party_size) {

@@ -218,7 +218,7 @@ class Client {
   // ---- sending (see "Sending" above for the return values) ----
   int hello();  // Hello{protocol_version, name}; automatic with auto_hello
   // Ping{client_time_us = uv_hrtime in us (wraps), nonce = 1, 2, 3, ...};
-  // on_pong reports the round trip. *nonce_out gets the nonce if non-null.
+  // on_pong reports the round trip. *nonce_out gets the nonce if non-null and the send was taken.
   int ping(uint32_t* nonce_out = nullptr);
   int queue_join(uint8_t mode = 0, uint32_t party_key = 0, uint8_t party_size = 1);
   int queue_leave();
