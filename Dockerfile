@@ -30,4 +30,4 @@ COPY configs/ /etc/skirmish/
 USER skirmish
 EXPOSE 7777 7778
 STOPSIGNAL SIGTERM
-ENTRYPOINT ["/usr/local/bin/skirmish-server", "--config", "/etc/skirmish/skirmish.toml"]
+ENTRYPOINT ["/usr/local/bin/skirmish-server", "--config", "/etc/skirmish/container.toml"]

@@ -13,8 +13,9 @@ pkgs=(build-essential cmake ninja-build pkg-config libuv1-dev flatbuffers-compil
 if [[ "${1:-}" == "--test" ]]; then
   # procps: ps/pgrep in process tests; python3: wire-format example tests;
   # chromium: the load-test HTML report rendered headless; tmux: the
-  # terminal client driven through a real terminal.
-  pkgs+=(procps python3 python3-flatbuffers curl chromium tmux)
+  # terminal client driven through a real terminal; python3-yaml: the
+  # deploy/ manifests checked.
+  pkgs+=(procps python3 python3-flatbuffers curl chromium tmux python3-yaml)
 fi
 
 missing=()

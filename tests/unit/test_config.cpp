@@ -243,6 +243,19 @@ TEST_CASE("shipped loadtest.toml lifts only the per-address caps", "[config]") {
   CHECK(*c == defaults);
 }
 
+TEST_CASE("shipped container.toml only listens on every interface", "[config]") {
+  const std::string path = configs_dir() + "container.toml";
+  std::string error;
+  auto c = cfg::load_file(path, error);
+  INFO(error);
+  REQUIRE(c);
+  cfg::Config defaults = load_ok("");
+  defaults.source = path;
+  defaults.listen_host = "0.0.0.0";
+  defaults.admin_host = "0.0.0.0";
+  CHECK(*c == defaults);
+}
+
 TEST_CASE("every integer key accepts its range and refuses beyond it",
           "[config]") {
   for (const Range& r : kRanges) {
