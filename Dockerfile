@@ -1,8 +1,8 @@
-# Skirmish server image (first version; the operations issue adds the
-# health check and docker-compose).
+# Skirmish server image: multi-stage on debian:bookworm-slim.
 #
 #   docker build -t skirmish .
 #   docker run --rm --init --shm-size=128m -p 7777:7777 -p 7778:7778 skirmish
+#   docker compose up            # server + a 500-bot load test (docker-compose.yml)
 #
 # --shm-size: the game state lives in a POSIX shared-memory segment in
 # /dev/shm: about 44 MB with the default config (each of the 4,096 match
@@ -11,6 +11,14 @@
 # max_matches: the start-up log prints the size.
 # --init: the master reaps its own children, but an init keeps signals and
 # orphans right if anything else runs in the container.
+# Stopping: SIGTERM drains (ServerShutdown to every client, children exit,
+# the segment is removed) within drain_timeout_ms (30 s): give `docker stop`
+# a longer timeout (`-t 40`).
+#
+# No Docker engine runs on the build machines: tests/deploy/test_docker_steps.py
+# runs these same steps outside Docker (install into a clean prefix, the
+# runtime libraries below against ldd, the server as a non-root user, the
+# HEALTHCHECK command against it).
 
 FROM debian:bookworm-slim AS build
 WORKDIR /src
@@ -18,16 +26,20 @@ COPY scripts/install-deps.sh scripts/
 RUN scripts/install-deps.sh && rm -rf /var/lib/apt/lists/*
 COPY . .
 RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSKIRMISH_TESTS=OFF \
- && cmake --build /build --target skirmish-server
+ && cmake --build /build --target skirmish-server skirmish-loadtest \
+ && cmake --install /build --prefix /opt/skirmish
 
 FROM debian:bookworm-slim
+# Runtime libraries only (what ldd of the two binaries needs), and curl for
+# the health check.
 RUN apt-get update -qq \
- && apt-get install -y -qq --no-install-recommends libuv1 libspdlog1.10 libfmt9 libtomlplusplus3 \
+ && apt-get install -y -qq --no-install-recommends libuv1 libspdlog1.10 libfmt9 libtomlplusplus3 curl \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --no-create-home --shell /usr/sbin/nologin skirmish
-COPY --from=build /build/server/skirmish-server /usr/local/bin/skirmish-server
-COPY configs/ /etc/skirmish/
+COPY --from=build /opt/skirmish /opt/skirmish
 USER skirmish
-EXPOSE 7777 7778
+EXPOSE 7777/tcp 7778/tcp
 STOPSIGNAL SIGTERM
-ENTRYPOINT ["/usr/local/bin/skirmish-server", "--config", "/etc/skirmish/container.toml"]
+HEALTHCHECK --interval=5s --timeout=2s --start-period=5s --retries=3 \
+  CMD curl -fsS http://127.0.0.1:7778/healthz || exit 1
+ENTRYPOINT ["/opt/skirmish/bin/skirmish-server", "--config", "/opt/skirmish/etc/skirmish/container.toml"]

@@ -4,6 +4,8 @@
 //
 // Exit codes: 0 = ran and met every SLO given; 1 = an SLO was missed (or
 // nothing connected); 2 = bad usage.
+#include <arpa/inet.h>
+#include <netdb.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -73,6 +75,25 @@ int main(int argc, char** argv) {
     return 2;
   }
   o.host = target.substr(0, colon);
+  {
+    // A name (a compose service, say) is resolved once, here, before any
+    // bot starts; the bots connect to the numeric address.
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* res = nullptr;
+    if (getaddrinfo(o.host.c_str(), nullptr, &hints, &res) != 0 || res == nullptr) {
+      std::fprintf(stderr, "--target: cannot resolve \"%s\"\n", o.host.c_str());
+      return 2;
+    }
+    char ip[INET6_ADDRSTRLEN] = {};
+    if (res->ai_family == AF_INET)
+      inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(res->ai_addr)->sin_addr, ip, sizeof ip);
+    else
+      inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(res->ai_addr)->sin6_addr, ip, sizeof ip);
+    freeaddrinfo(res);
+    o.host = ip;
+  }
   const long port = std::strtol(target.c_str() + colon + 1, nullptr, 10);
   if (port < 1 || port > 65535) {
     std::fprintf(stderr, "--target: port must be 1..65535, got \"%s\"\n", target.c_str() + colon + 1);
