@@ -6,6 +6,7 @@
 
 #include "match/match_store.h"
 #include "shm/atomic_field.h"
+#include "shm/histogram_field.h"
 
 namespace skirmish::coordinator {
 
@@ -179,6 +180,9 @@ bool Coordinator::form(const matchmaking::Match& m, const std::vector<matchmakin
     }
   }
   complete(*h, ticket_handles, n);
+  for (std::uint32_t i = 0; i < n; ++i)
+    shm::hist_record(stats_.wait_ms, shm::kWaitBoundsMs,
+                     std::uint64_t(std::max<std::int64_t>(0, now_ms - tickets[m.tickets[i]].joined_ms)));
   ++owned_[std::uint32_t(owner)];
   ++stats_.matches_formed;
   SPDLOG_DEBUG("match {:#x}: {} players, owner worker {}, spread {:.0f}", wire, n, owner, m.rating_spread);

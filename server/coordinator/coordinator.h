@@ -42,6 +42,7 @@ struct Stats {
   std::uint64_t matches_released = 0;
   std::uint64_t recovered = 0;        // matches finished or undone by recover()
   std::uint64_t adopted = 0;          // matches handed to a new owner
+  shm::ShmHistogram wait_ms{};        // ticket joined -> match formed, per ticket
   std::uint64_t mailbox_full = 0;
 };
 

@@ -10,6 +10,7 @@
 #include "core/process.h"
 #include "shm/atomic_field.h"
 #include "shm/segment.h"
+#include "shm/histogram_field.h"
 #include "coordinator/coordinator.h"
 
 namespace skirmish::coordinator {
@@ -131,6 +132,7 @@ int run_coordinator_process(const core::ChildContext& ctx) {
         // Counters for /metrics, a few times a second.
         shm::shared_store(pp->row->matches_formed, pp->coord->stats().matches_formed);
         shm::shared_store(pp->row->matches_adopted, pp->coord->stats().adopted);
+        shm::hist_publish(pp->row->matchmaking_wait_ms, pp->coord->stats().wait_ms);
       },
       0, kHeartbeatMs);
 

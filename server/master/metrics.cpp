@@ -66,6 +66,26 @@ std::string proc_labels(const shm::ProcessRow& r) {
 
 std::string worker_label(uint32_t w) { return "worker=\"" + std::to_string(w) + "\""; }
 
+// One Prometheus histogram sample set from a shm histogram: cumulative
+// buckets, sum and count, in `scale` units per stored unit (seconds).
+void histogram(Writer& w, const char* name, const std::string& labels, const shm::ShmHistogram& h,
+               const std::uint64_t (&bounds)[shm::kHistBuckets - 1], double scale) {
+  const std::string base = std::string(name);
+  const std::string sep = labels.empty() ? "" : ",";
+  uint64_t cum = 0;
+  char le[48];
+  for (uint32_t i = 0; i < shm::kHistBuckets; ++i) {
+    cum += shared_load(h.buckets[i]);
+    if (i + 1 < shm::kHistBuckets)
+      std::snprintf(le, sizeof le, "%.6g", double(bounds[i]) * scale);
+    else
+      std::snprintf(le, sizeof le, "+Inf");
+    w.sample((base + "_bucket").c_str(), labels + sep + "le=\"" + le + "\"", cum);
+  }
+  w.sample((base + "_sum").c_str(), labels, double(shared_load(h.sum)) * scale);
+  w.sample((base + "_count").c_str(), labels, shared_load(h.count));
+}
+
 // A per-worker counter family from one ProcessRow field.
 template <class F>
 void per_worker(Writer& w, const AdminView& v, const char* name, const char* type, const char* help, F field) {
@@ -176,8 +196,20 @@ std::string render_metrics(const AdminView& v) {
              shared_load(seg.process(i).resume_failures));
   }
 
+  w.family("skirmish_tick_pass_duration_seconds", "histogram",
+           "Wall time of one tick pass over every match a worker owns.");
+  for (uint32_t i = 0; i < v.cfg->workers; ++i)
+    histogram(w, "skirmish_tick_pass_duration_seconds", worker_label(i), seg.process(i).tick_pass_us,
+              shm::kHistBoundsUs, 1e-6);
+  w.family("skirmish_tick_drift_seconds", "histogram", "How late a tick pass started against its schedule.");
+  for (uint32_t i = 0; i < v.cfg->workers; ++i)
+    histogram(w, "skirmish_tick_drift_seconds", worker_label(i), seg.process(i).tick_drift_us, shm::kHistBoundsUs,
+              1e-6);
+
   // Coordinator.
   const auto& co = seg.process(seg.coordinator_index());
+  w.family("skirmish_matchmaking_wait_seconds", "histogram", "Time from a ticket's QueueJoin to its match.");
+  histogram(w, "skirmish_matchmaking_wait_seconds", "", co.matchmaking_wait_ms, shm::kWaitBoundsMs, 1e-3);
   w.family("skirmish_matches_formed_total", "counter", "Matches the coordinator formed.");
   w.sample("skirmish_matches_formed_total", "", shared_load(co.matches_formed));
   w.family("skirmish_matches_adopted_total", "counter", "Matches handed to a new owner after their worker died.");

@@ -41,6 +41,19 @@ inline constexpr std::uint32_t kErrorCodeSlots = 24;  // >= proto::ErrorCode::MA
 enum class ProcessRole : std::uint32_t { Worker = 0, Coordinator = 1, Master = 2 };
 enum class ProcessState : std::uint32_t { Down = 0, Starting = 1, Up = 2, Draining = 3 };
 
+inline constexpr std::uint32_t kHistBuckets = 12;  // 11 bounds + +Inf
+inline constexpr std::uint64_t kHistBoundsUs[kHistBuckets - 1] = {50,    100,   250,   500,    1000,  2500,
+                                                                  5000,  10000, 25000, 50000, 100000};
+inline constexpr std::uint64_t kWaitBoundsMs[kHistBuckets - 1] = {100,  250,   500,   1000,  2000, 5000,
+                                                                  10000, 20000, 30000, 60000, 120000};
+
+struct ShmHistogram {
+  std::uint64_t buckets[kHistBuckets];
+  std::uint64_t sum;
+  std::uint64_t count;
+};
+static_assert(sizeof(ShmHistogram) == 112);
+
 struct ProcessRow {
   ProcessRole role;
   std::uint32_t index;
@@ -82,11 +95,16 @@ struct ProcessRow {
   std::uint64_t resume_failures;
   std::uint64_t matches_owned;    // gauge: matches this worker ticks now
   std::uint64_t errors_by_code[kErrorCodeSlots];  // Error frames sent, by proto::ErrorCode
-  std::uint64_t reserved1[8];  // room to grow without a layout change
+  // Histograms (bounds in kHistBoundsUs / kWaitBoundsMs): counts per
+  // bucket (not cumulative; the last is +Inf), the sum and the count.
+  ShmHistogram tick_pass_us;       // worker: wall time of one pass over its matches
+  ShmHistogram tick_drift_us;      // worker: lateness of a pass's start
+  ShmHistogram matchmaking_wait_ms;  // coordinator: ticket joined -> match formed
+  std::uint64_t reserved1[14];     // room to grow without a layout change
 };
 static_assert(std::is_trivially_copyable_v<ProcessRow>);
 static_assert(std::is_standard_layout_v<ProcessRow>);
-static_assert(sizeof(ProcessRow) == 512);
+static_assert(sizeof(ProcessRow) == 896);
 
 enum class PlayerState : std::uint32_t {
   Free = 0,

@@ -22,6 +22,7 @@
 #include "match/match_store.h"
 #include "matchmaking/rating.h"
 #include "shm/atomic_field.h"
+#include "shm/histogram_field.h"
 #include "worker/worker.h"
 
 namespace skirmish::worker {
@@ -476,10 +477,13 @@ void Worker::tick() {
     stats_.tick_drift_sum_us += drift;
     if (drift > interval) ++stats_.ticks_late;
     ++stats_.tick_passes;
+    shm::hist_record(stats_.tick_drift_us, shm::kHistBoundsUs, drift);
     step_owned();
     next_tick_us_ += interval;
     ++passes;
-    now = uv_hrtime() / 1000;
+    const uint64_t after = uv_hrtime() / 1000;
+    shm::hist_record(stats_.tick_pass_us, shm::kHistBoundsUs, after - now);
+    now = after;
   }
   if (owned_.empty()) {
     next_tick_us_ = 0;  // idle: on_match_created restarts the grid

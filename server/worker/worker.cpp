@@ -7,6 +7,7 @@
 #include "core/process.h"
 #include "match/match_store.h"
 #include "shm/atomic_field.h"
+#include "shm/histogram_field.h"
 
 namespace skirmish::worker {
 
@@ -385,6 +386,8 @@ void Worker::publish_stats(shm::ProcessRow& row) const {
   shared_store(row.resume_failures, stats_.resume_failures);
   shared_store(row.matches_owned, uint64_t(owned_.size()));
   for (size_t i = 0; i < stats_.errors_by_code.size(); ++i) shared_store(row.errors_by_code[i], stats_.errors_by_code[i]);
+  shm::hist_publish(row.tick_pass_us, stats_.tick_pass_us);
+  shm::hist_publish(row.tick_drift_us, stats_.tick_drift_us);
 }
 
 void Worker::mark_dirty(Session* s) {

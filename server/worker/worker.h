@@ -68,6 +68,8 @@ struct Stats {
   uint64_t resumes = 0;
   uint64_t resume_failures = 0;
   std::array<uint64_t, shm::kErrorCodeSlots> errors_by_code{};
+  shm::ShmHistogram tick_pass_us{};   // one pass over every owned match, us
+  shm::ShmHistogram tick_drift_us{};  // lateness of a pass's start, us
 };
 
 class Worker {

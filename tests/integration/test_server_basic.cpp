@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <map>
 #include <regex>
@@ -298,7 +299,7 @@ TEST_CASE("/metrics is Prometheus text exposition and /status is JSON") {
   // Every sample belongs to a family declared with HELP and TYPE before it;
   // names are valid, counters end in _total, values parse.
   const std::regex help(R"(# HELP ([a-zA-Z_:][a-zA-Z0-9_:]*) .+)");
-  const std::regex type(R"(# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (counter|gauge))");
+  const std::regex type(R"(# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (counter|gauge|histogram))");
   const std::regex sample(R"(([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[a-zA-Z_][a-zA-Z0-9_]*="[^"\\]*"(,[a-zA-Z_][a-zA-Z0-9_]*="[^"\\]*")*\})? (-?[0-9.e+-]+|NaN|[+-]Inf))");
   std::map<std::string, std::string> types;
   std::set<std::string> helped;
@@ -317,7 +318,11 @@ TEST_CASE("/metrics is Prometheus text exposition and /status is JSON") {
       if (m[2] == "counter") REQUIRE(std::string(m[1]).ends_with("_total"));
     } else {
       REQUIRE(std::regex_match(line, m, sample));
-      REQUIRE(types.count(m[1]) == 1);
+      // A histogram's samples are NAME_bucket / _sum / _count.
+      std::string family = m[1];
+      for (const char* suffix : {"_bucket", "_sum", "_count"})
+        if (!types.count(family) && family.ends_with(suffix)) family.resize(family.size() - std::strlen(suffix));
+      REQUIRE(types.count(family) == 1);
       values[std::string(m[1]) + std::string(m[2])] = std::stod(m[4]);
       ++samples;
     }
@@ -327,6 +332,9 @@ TEST_CASE("/metrics is Prometheus text exposition and /status is JSON") {
   REQUIRE(values["skirmish_process_up{role=\"coordinator\",index=\"2\"}"] == 1);
   REQUIRE(values["skirmish_process_up{role=\"worker\",index=\"0\"}"] == 1);
   REQUIRE(values["skirmish_table_capacity{table=\"players\"}"] > 0);
+  REQUIRE(types["skirmish_matchmaking_wait_seconds"] == "histogram");
+  REQUIRE(types["skirmish_tick_drift_seconds"] == "histogram");
+  REQUIRE(values.count("skirmish_matchmaking_wait_seconds_bucket{le=\"+Inf\"}") == 1);
   // Debian's promtool, where installed, agrees.
   if (access("/usr/bin/promtool", X_OK) == 0) {
     const std::string path = "/tmp/skirmish-metrics-" + std::to_string(getpid()) + ".txt";
