@@ -25,18 +25,11 @@ import time
 
 import yaml
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+from test_manifests import fail, need  # noqa: E402  one way to report, for both deploy tests
+
 BASE_IMAGE_PACKAGES = {"libc6", "libgcc-s1", "libstdc++6"}
 LISTEN_RE = re.compile(rb"\] info: (admin )?listening on 127\.0\.0\.1:(\d+)")
-
-
-def fail(msg):
-    print(f"FAIL {msg}", flush=True)
-    sys.exit(1)
-
-
-def need(cond, msg):
-    if not cond:
-        fail(msg)
 
 
 def runtime_stage(dockerfile):
