@@ -14,8 +14,8 @@ if [[ "${1:-}" == "--test" ]]; then
   # procps: ps/pgrep in process tests; python3: wire-format example tests;
   # chromium: the load-test HTML report rendered headless; tmux: the
   # terminal client driven through a real terminal; python3-yaml: the
-  # deploy/ manifests checked.
-  pkgs+=(procps python3 python3-flatbuffers curl chromium tmux python3-yaml)
+  # deploy/ manifests checked; prometheus: promtool checks /metrics.
+  pkgs+=(procps python3 python3-flatbuffers curl chromium tmux python3-yaml prometheus)
 fi
 
 missing=()
@@ -28,5 +28,16 @@ echo "install-deps: installing ${missing[*]}" >&2
 sudo=()
 [[ $(id -u) -eq 0 ]] || sudo=(sudo)
 export DEBIAN_FRONTEND=noninteractive
+# Packages that ship a daemon (prometheus) must not start it: the tests want
+# promtool, not a server on :9090. Where no policy-rc.d says so already, one
+# that refuses every start stands for the duration of the install.
+policy=/usr/sbin/policy-rc.d
+made_policy=0
+if [[ ! -e $policy ]]; then
+  printf '#!/bin/sh\nexit 101\n' | "${sudo[@]}" tee "$policy" >/dev/null
+  "${sudo[@]}" chmod 755 "$policy"
+  made_policy=1
+fi
+trap '[[ $made_policy -eq 1 ]] && "${sudo[@]}" rm -f "$policy"' EXIT
 "${sudo[@]}" apt-get update -qq
 "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
