@@ -20,12 +20,12 @@ Coordinator::Coordinator(const config::Config& cfg, shm::Segment* seg, std::uint
 }
 
 void Coordinator::post(std::uint32_t index, const shm::Event& e) {
-  auto r = shm::post(seg_->mailbox(index), seg_->process(index).event_fd, e);
-  if (r.push == shm::PushResult::Full || r.push == shm::PushResult::LockFailed) {
-    ++stats_.mailbox_full;
-    shm::shared_add(seg_->process(index_).mailbox_full, std::uint64_t(1));
-    spdlog::warn("mailbox of process {} full: event {} for {:#x} not delivered", index, e.type, e.a);
-  }
+  const std::uint64_t refused = seg_->post(index_, index, e);
+  if (refused == 0) return;
+  ++stats_.mailbox_full;
+  if (refused % 1000 == 1)
+    spdlog::warn("mailbox of process {} full: event {} for {:#x} not delivered ({} so far)", index, e.type, e.a,
+                 refused);
 }
 
 void Coordinator::count_owned() {

@@ -392,12 +392,11 @@ void Master::check_heartbeats() {
 }
 
 void Master::post(uint32_t index, const shm::Event& e) {
-  auto r = shm::post(seg_->mailbox(index), event_fds_[index], e);
-  if (r.push == shm::PushResult::Full || r.push == shm::PushResult::LockFailed) {
-    ++stats_.mailbox_full;
-    shm::shared_add(seg_->process(seg_->master_index()).mailbox_full, uint64_t(1));
-    spdlog::warn("mailbox of {} full: event {} not delivered", role_name(index), e.type);
-  }
+  const uint64_t refused = seg_->post(seg_->master_index(), index, e);
+  if (refused == 0) return;
+  ++stats_.mailbox_full;
+  if (refused % 1000 == 1)
+    spdlog::warn("mailbox of {} full: event {} not delivered ({} so far)", role_name(index), e.type, refused);
 }
 
 void Master::begin_drain(const char* why) {

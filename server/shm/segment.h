@@ -74,6 +74,11 @@ class Segment {
   std::uint32_t master_index() const { return shm::master_index(sizes_); }
   ProcessRow& process(std::uint32_t index) const;
   Mailbox mailbox(std::uint32_t index) const;
+  // post() into process `to`'s mailbox, signalling its eventfd. An event
+  // refused (ring full, lock unrecoverable) is counted in the sender's row
+  // (ProcessRow::mailbox_full): returns 0 when delivered, else that count,
+  // so the caller can log one line per thousand refusals.
+  std::uint64_t post(std::uint32_t from, std::uint32_t to, const Event& e) const;
 
   SlotTable<PlayerRow> players() const;
   SlotTable<TicketRow> tickets() const;

@@ -39,13 +39,11 @@ static constexpr int64_t kInputGraceAfterEndMs = 2000;
 static_assert(alignof(proto::Entity) <= alignof(game::EntityView));
 
 void Worker::post(uint32_t index, const shm::Event& e) {
-  auto r = shm::post(seg_->mailbox(index), seg_->process(index).event_fd, e);
-  if (r.push == shm::PushResult::Full || r.push == shm::PushResult::LockFailed) {
+  if (const uint64_t refused = seg_->post(index_, index, e); refused % 1000 == 1) {
     ++stats_.mailbox_full;
-    if (row_ != nullptr) shm::shared_add(row_->mailbox_full, uint64_t(1));
-    if (stats_.mailbox_full % 1000 == 1)
-      spdlog::warn("mailbox of process {} full: event {} not delivered ({} so far)", index, e.type,
-                   stats_.mailbox_full);
+    spdlog::warn("mailbox of process {} full: event {} not delivered ({} so far)", index, e.type, refused);
+  } else if (refused != 0) {
+    ++stats_.mailbox_full;
   }
 }
 
