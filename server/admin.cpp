@@ -94,6 +94,19 @@ int AdminServer::listen(const std::string& host, uint16_t port, uint16_t* bound_
   return net::listen_tcp(&tcp_, host, port, 64, on_connection, bound_port);
 }
 
+int AdminServer::listen_fd(int fd, uint16_t* bound_port) {
+  uv_tcp_init(loop_, &tcp_);
+  tcp_.data = this;
+  open_ = true;
+  return net::listen_inherited(&tcp_, fd, 64, on_connection, bound_port);
+}
+
+int AdminServer::fd() const {
+  uv_os_fd_t fd = -1;
+  if (!open_ || uv_fileno(reinterpret_cast<const uv_handle_t*>(&tcp_), &fd) != 0) return -1;
+  return fd;
+}
+
 void AdminServer::close() {
   if (open_) uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), nullptr);
   open_ = false;

@@ -26,6 +26,9 @@ class AdminServer {
   AdminServer(uv_loop_t* loop, Handler handler) : loop_(loop), handler_(std::move(handler)) {}
   // Returns 0 or a libuv error; sets bound_port.
   int listen(const std::string& host, uint16_t port, uint16_t* bound_port);
+  // Serves an already bound and listening socket (binary upgrade).
+  int listen_fd(int fd, uint16_t* bound_port);
+  int fd() const;  // the listening socket, or -1
   void close();
 
  private:

@@ -13,4 +13,9 @@ namespace skirmish::net {
 int listen_tcp(uv_tcp_t* tcp, const std::string& host, uint16_t port, int backlog,
                uv_connection_cb cb, uint16_t* bound_port);
 
+// Takes over a socket that is already bound and listening (inherited across
+// exec by a binary upgrade): uv_tcp_open, listen again (same backlog
+// semantics), and reads back the port.
+int listen_inherited(uv_tcp_t* tcp, int fd, int backlog, uv_connection_cb cb, uint16_t* bound_port);
+
 }  // namespace skirmish::net

@@ -106,6 +106,8 @@ constexpr Key kKeys[] = {
             &Config::resume_grace_ms),
     int_key("timeouts", "drain_timeout_ms", 0, 600000,
             &Config::drain_timeout_ms),
+    int_key("timeouts", "upgrade_timeout_ms", 1000, 600000,
+            &Config::upgrade_timeout_ms),
     int_key("timeouts", "heartbeat_timeout_ms", 500, 600000,
             &Config::heartbeat_timeout_ms),
     int_key("timeouts", "respawn_backoff_max_ms", 10, 600000,

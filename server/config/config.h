@@ -59,6 +59,7 @@ struct Config {
   std::uint32_t idle_timeout_ms = 30000;      // no frame at all
   std::uint32_t resume_grace_ms = 30000;      // seat kept after a drop
   std::uint32_t drain_timeout_ms = 30000;     // SIGTERM to hard stop
+  std::uint32_t upgrade_timeout_ms = 30000;   // USR2: new master ready, or killed
   std::uint32_t heartbeat_timeout_ms = 3000;  // silent child is replaced
   std::uint32_t respawn_backoff_max_ms = 5000;
 

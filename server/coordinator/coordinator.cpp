@@ -29,7 +29,7 @@ void Coordinator::post(std::uint32_t index, const shm::Event& e) {
 }
 
 void Coordinator::count_owned() {
-  owned_.assign(cfg_.workers, 0);
+  owned_.assign(seg_->worker_slots(), 0);
   seg_->matches().for_each_used([&](shm::Handle, shm::MatchRow& m) {
     const std::uint32_t w = shared_load(m.owner_worker);
     if (w < owned_.size() && shared_load(m.state) != shm::MatchState::Ended) ++owned_[w];
@@ -40,7 +40,7 @@ int Coordinator::pick_owner() const {
   // Fewest matches to tick, then fewest connections, then lowest index.
   const auto& owned = owned_;
   int best = -1;
-  for (std::uint32_t w = 0; w < cfg_.workers; ++w) {
+  for (std::uint32_t w = 0; w < seg_->worker_slots(); ++w) {
     const shm::ProcessRow& row = seg_->process(w);
     if (shared_load(row.state) != shm::ProcessState::Up) continue;
     if (best < 0) {
@@ -285,7 +285,7 @@ std::size_t Coordinator::adopt_orphaned_matches() {
     const std::uint32_t w = shared_load(m.owner_worker);
     // Down: dead and not yet respawned. A worker respawned in its place
     // (Starting/Up) takes its own matches back when it starts.
-    if (w >= cfg_.workers || shared_load(seg_->process(w).state) == shm::ProcessState::Down) orphaned.push_back(h);
+    if (!seg_->is_worker(w) || shared_load(seg_->process(w).state) == shm::ProcessState::Down) orphaned.push_back(h);
   });
   if (orphaned.empty()) return 0;
   count_owned();
@@ -300,7 +300,7 @@ std::size_t Coordinator::adopt_orphaned_matches() {
       auto g = shm::lock_match(*row);  // a dead owner's lock is recovered here
       if (matches.get(h) != row || row->state != shm::MatchState::Running) continue;
       was = row->owner_worker;
-      if (was < cfg_.workers && shared_load(seg_->process(was).state) != shm::ProcessState::Down) continue;
+      if (seg_->is_worker(was) && shared_load(seg_->process(was).state) != shm::ProcessState::Down) continue;
       shared_store(row->owner_worker, std::uint32_t(owner));
       row->adoptions += 1;
     }

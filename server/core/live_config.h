@@ -78,6 +78,7 @@ inline void take_live_keys(config::Config& c, const config::Config& fresh) {
   c.idle_timeout_ms = fresh.idle_timeout_ms;
   c.resume_grace_ms = fresh.resume_grace_ms;
   c.drain_timeout_ms = fresh.drain_timeout_ms;
+  c.upgrade_timeout_ms = fresh.upgrade_timeout_ms;  // the master's alone
   c.messages_per_second = fresh.messages_per_second;
   c.message_burst = fresh.message_burst;
   c.max_inputs_queued = fresh.max_inputs_queued;

@@ -3,6 +3,7 @@
 #include <sys/prctl.h>
 #include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -20,10 +21,19 @@ int64_t monotonic_us() {
 namespace {
 char* g_title = nullptr;   // start of argv[0]
 size_t g_title_cap = 0;    // contiguous bytes of argv we may overwrite
+std::vector<std::string> g_argv;
+std::string g_exe;
 }  // namespace
+
+const std::vector<std::string>& original_argv() { return g_argv; }
+const std::string& executable_path() { return g_exe; }
 
 void init_process_title(int argc, char** argv) {
   if (argc < 1 || argv[0] == nullptr) return;
+  g_argv.assign(argv, argv + argc);
+  char exe[4096];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n > 0) g_exe.assign(exe, size_t(n));
   // argv strings are laid out back to back; use them all (not environ, to
   // keep /proc/PID/environ intact).
   char* end = argv[0] + std::strlen(argv[0]);

@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace skirmish::core {
 
@@ -14,7 +15,13 @@ int64_t monotonic_us();
 
 // Remembers argv so set_process_title can rewrite it (for ps); call first
 // thing in main.
+// It also keeps a copy of argv and the path of the running executable, for
+// the binary upgrade (USR2), which executes them again.
 void init_process_title(int argc, char** argv);
+const std::vector<std::string>& original_argv();
+// readlink(/proc/self/exe) at start, before an upgrade could replace the
+// file: the path the new binary is installed at.
+const std::string& executable_path();
 // "skirmish: worker 3" in ps and /proc/PID/cmdline; the first 15 bytes also
 // become the comm name (top, /proc/PID/comm).
 void set_process_title(const std::string& title);

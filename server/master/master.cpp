@@ -2,11 +2,13 @@
 #include "master/metrics.h"
 
 #include <spdlog/spdlog.h>
+#include <fcntl.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <cstring>
 
 #include "codec.h"
@@ -14,6 +16,7 @@
 #include "core/child.h"
 #include "core/live_config.h"
 #include "core/log.h"
+#include "core/notify.h"
 #include "core/process.h"
 #include "net.h"
 #include "shm/atomic_field.h"
@@ -30,6 +33,19 @@ constexpr int64_t kQuickDeathMs = 10000;
 constexpr uint64_t kFirstBackoffMs = 100;
 // A child still alive this long after the drain deadline is killed.
 constexpr uint64_t kDrainGraceMs = 2000;
+constexpr int kBacklog = 4096;
+// The new master of an upgrade checks this often whether its workers are up
+// and whether the old coordinator has exited.
+constexpr uint64_t kTakeoverPollMs = 10;
+constexpr const char* kUpgradeEnv = "SKIRMISH_UPGRADE";
+
+shm::Sizes sizes_of(const config::Config& c) {
+  return shm::Sizes{.max_workers = c.workers,
+                    .max_players = c.max_players,
+                    .max_tickets = c.max_players,
+                    .max_matches = c.max_matches,
+                    .mailbox_depth = c.mailbox_depth};
+}
 
 template <class T>
 uv_handle_t* H(T* h) {
@@ -65,11 +81,13 @@ std::string Master::role_name(uint32_t index) const {
 bool Master::start(std::string& error) {
   pid_ = getpid();
   start_ms_ = core::monotonic_ms();
-  shm::Sizes sizes{.max_workers = cfg_.workers,
-                   .max_players = cfg_.max_players,
-                   .max_tickets = cfg_.max_players,
-                   .max_matches = cfg_.max_matches,
-                   .mailbox_depth = cfg_.mailbox_depth};
+  loop_ = uv_default_loop();
+  if (const char* env = std::getenv(kUpgradeEnv)) {
+    const std::string e = env;
+    unsetenv(kUpgradeEnv);  // not for our children, nor a later upgrade
+    return start_inherited(e, error);
+  }
+  shm::Sizes sizes = sizes_of(cfg_);
   auto seg = shm::Segment::create(cfg_.shm_name, sizes, error);
   if (!seg) return false;
   seg_ = std::make_unique<shm::Segment>(std::move(*seg));
@@ -78,8 +96,9 @@ bool Master::start(std::string& error) {
   spdlog::info("shared memory /{}: {} bytes ({} players, {} matches)", cfg_.shm_name, seg_->bytes(),
                cfg_.max_players, cfg_.max_matches);
 
-  // One eventfd per process, made before any fork so every process holds
-  // every number and can wake any other.
+  // One eventfd per process slot (both worker banks), made before any fork
+  // so every process holds every number and can wake any other; a binary
+  // upgrade passes them all on to the new master.
   for (uint32_t i = 0; i < seg_->process_count(); ++i) {
     int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (fd < 0) {
@@ -90,18 +109,15 @@ bool Master::start(std::string& error) {
     shm::ProcessRow& row = seg_->process(i);
     row.index = i;
     row.event_fd = fd;
-    row.role = i < cfg_.workers ? shm::ProcessRole::Worker
-               : i == seg_->coordinator_index() ? shm::ProcessRole::Coordinator
-                                                : shm::ProcessRole::Master;
   }
+  seg_->header().worker_bank = 0;
   seg_->process(seg_->master_index()).pid = pid_;
 
-  loop_ = uv_default_loop();
   uv_tcp_init(loop_, &listener_);
   listener_.data = this;
   uint16_t port = 0;
   if (int r = net::listen_tcp(
-          &listener_, cfg_.listen_host, cfg_.listen_port, 4096,
+          &listener_, cfg_.listen_host, cfg_.listen_port, kBacklog,
           [](uv_stream_t* s, int st) { static_cast<Master*>(s->data)->on_connection(s, st); }, &port)) {
     error = "cannot listen on " + cfg_.listen_host + ":" + std::to_string(cfg_.listen_port) + ": " + uv_strerror(r);
     return false;
@@ -114,8 +130,29 @@ bool Master::start(std::string& error) {
             uv_strerror(r);
     return false;
   }
+  if (!start_common(error)) return false;
 
-  for (uv_signal_t* s : {&sigterm_, &sigint_, &sighup_, &sigchld_}) {
+  // Coordinator first, so the workers' first tickets find it up.
+  if (!spawn(seg_->coordinator_index())) {
+    error = "cannot fork the coordinator";
+    return false;
+  }
+  coordinator_started_ = true;
+  for (uint32_t i = 0; i < cfg_.workers; ++i)
+    if (!spawn(base_ + i)) {
+      error = "cannot fork worker " + std::to_string(base_ + i);
+      return false;
+    }
+  // Printed last: once a client can read it, every process is forked.
+  spdlog::info("listening on {}:{}", cfg_.listen_host, port);
+  spdlog::info("admin listening on {}:{}", cfg_.admin_host, admin_port);
+  core::notify_service_manager("READY=1\nSTATUS=serving\nMAINPID=" + std::to_string(pid_));
+  return true;
+}
+
+bool Master::start_common(std::string& error) {
+  (void)error;
+  for (uv_signal_t* s : {&sigterm_, &sigint_, &sighup_, &sigchld_, &sigusr2_}) {
     uv_signal_init(loop_, s);
     s->data = this;
   }
@@ -124,35 +161,147 @@ bool Master::start(std::string& error) {
   uv_signal_start(&sigint_, term, SIGINT);
   uv_signal_start(&sighup_, [](uv_signal_t* s, int) { static_cast<Master*>(s->data)->reload(); }, SIGHUP);
   uv_signal_start(&sigchld_, [](uv_signal_t* s, int) { static_cast<Master*>(s->data)->reap(); }, SIGCHLD);
+  uv_signal_start(&sigusr2_, [](uv_signal_t* s, int) { static_cast<Master*>(s->data)->begin_upgrade(); }, SIGUSR2);
   signal(SIGPIPE, SIG_IGN);
 
   uv_timer_init(loop_, &heartbeat_timer_);
   heartbeat_timer_.data = this;
   uv_timer_start(&heartbeat_timer_, [](uv_timer_t* t) { static_cast<Master*>(t->data)->check_heartbeats(); },
                  kHeartbeatCheckMs, kHeartbeatCheckMs);
-  uv_timer_init(loop_, &drain_timer_);
-  drain_timer_.data = this;
+  for (uv_timer_t* t : {&drain_timer_, &upgrade_timer_, &takeover_timer_}) {
+    uv_timer_init(loop_, t);
+    t->data = this;
+  }
 
-  children_.resize(cfg_.workers + 1);
+  children_.resize(seg_->process_count());
   for (uint32_t i = 0; i < children_.size(); ++i) {
     children_[i].respawn_timer = new uv_timer_t;
     uv_timer_init(loop_, children_[i].respawn_timer);
     children_[i].respawn_timer->data = this;
   }
-  // Coordinator first, so the workers' first tickets find it up.
-  if (!spawn(seg_->coordinator_index())) {
-    error = "cannot fork the coordinator";
+  return true;
+}
+
+// The new master of a binary upgrade: $SKIRMISH_UPGRADE is
+// "OLD_PID:LISTEN_FD:ADMIN_FD:READY_FD", the fds inherited across exec.
+bool Master::start_inherited(const std::string& env, std::string& error) {
+  int old_pid = 0, listen_fd = -1, admin_fd = -1, ready_fd = -1;
+  char tail = 0;
+  if (std::sscanf(env.c_str(), "%d:%d:%d:%d%c", &old_pid, &listen_fd, &admin_fd, &ready_fd, &tail) != 4 ||
+      old_pid <= 0 || listen_fd < 0 || admin_fd < 0 || ready_fd < 0) {
+    error = std::string("upgrade: malformed ") + kUpgradeEnv + "='" + env + "'";
     return false;
   }
-  for (uint32_t i = 0; i < cfg_.workers; ++i)
-    if (!spawn(i)) {
-      error = "cannot fork worker " + std::to_string(i);
+  for (int fd : {listen_fd, admin_fd, ready_fd})
+    if (fcntl(fd, F_SETFD, FD_CLOEXEC) != 0) {
+      error = "upgrade: inherited fd " + std::to_string(fd) + ": " + strerror(errno);
       return false;
     }
-  // Printed last: once a client can read it, every process is forked.
+  ready_fd_ = ready_fd;  // closed on any failure: the old master sees EOF
+  predecessor_ = old_pid;
+  owner_ = false;
+  upgrade_started_ms_ = start_ms_;
+
+  auto seg = shm::Segment::open_existing(cfg_.shm_name, error);
+  if (!seg) {
+    error = "upgrade: " + error;
+    return false;
+  }
+  seg_ = std::make_unique<shm::Segment>(std::move(*seg));
+  if (!(seg_->sizes() == sizes_of(cfg_))) {
+    error = "upgrade: the config changes the shared-memory sizes (workers, max_players, max_matches, "
+            "mailbox_depth): that needs a full restart, not an upgrade";
+    return false;
+  }
+  const int32_t owner = shm::shared_load(seg_->header().master_pid);
+  if (owner != old_pid) {
+    error = "upgrade: shared memory /" + cfg_.shm_name + " is owned by pid " + std::to_string(owner) +
+            ", not by pid " + std::to_string(old_pid) + " that started this upgrade";
+    return false;
+  }
+  bank_ = 1 - seg_->header().worker_bank;
+  base_ = seg_->bank_base(bank_);
+  for (uint32_t i = base_; i < base_ + cfg_.workers; ++i) {
+    const shm::ProcessRow& row = seg_->process(i);
+    const int32_t pid = shm::shared_load(row.pid);
+    if (shm::shared_load(row.state) != shm::ProcessState::Down && shm::pid_alive(pid)) {
+      error = "upgrade: worker slot " + std::to_string(i) + " is still used by pid " + std::to_string(pid) +
+              " (the previous generation is still draining)";
+      return false;
+    }
+  }
+  for (uint32_t i = 0; i < seg_->process_count(); ++i) {
+    const int fd = seg_->process(i).event_fd;
+    if (fd < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) != 0) {
+      error = "upgrade: eventfd " + std::to_string(fd) + " of process " + std::to_string(i) + " was not inherited";
+      return false;
+    }
+    event_fds_.push_back(fd);
+  }
+
+  uv_tcp_init(loop_, &listener_);
+  listener_.data = this;
+  uint16_t port = 0;
+  if (int r = net::listen_inherited(
+          &listener_, listen_fd, kBacklog,
+          [](uv_stream_t* s, int st) { static_cast<Master*>(s->data)->on_connection(s, st); }, &port)) {
+    error = std::string("upgrade: inherited listen socket: ") + uv_strerror(r);
+    return false;
+  }
+  listening_ = true;
+  admin_ = std::make_unique<admin::AdminServer>(loop_, [this](const std::string& t) { return admin_request(t); });
+  uint16_t admin_port = 0;
+  if (int r = admin_->listen_fd(admin_fd, &admin_port)) {
+    error = std::string("upgrade: inherited admin socket: ") + uv_strerror(r);
+    return false;
+  }
+  if (!start_common(error)) return false;
+  for (uint32_t i = 0; i < cfg_.workers; ++i)
+    if (!spawn(base_ + i)) {
+      error = "cannot fork worker " + std::to_string(base_ + i);
+      return false;
+    }
+  spdlog::info("upgrade: new master for pid {}: workers in slots {}..{}; the coordinator follows the old one's exit",
+               old_pid, base_, base_ + cfg_.workers - 1);
   spdlog::info("listening on {}:{}", cfg_.listen_host, port);
   spdlog::info("admin listening on {}:{}", cfg_.admin_host, admin_port);
+  uv_timer_start(&takeover_timer_, [](uv_timer_t* t) { static_cast<Master*>(t->data)->take_over_step(); },
+                 kTakeoverPollMs, kTakeoverPollMs);
   return true;
+}
+
+void Master::take_over_step() {
+  if (!owner_) {
+    for (uint32_t i = base_; i < base_ + cfg_.workers; ++i)
+      if (shm::shared_load(seg_->process(i).state) != shm::ProcessState::Up) return;
+    // Every worker is up: this master owns the segment from now on, and
+    // the old one hands over when it reads "R" (or is gone already).
+    seg_->take_ownership();
+    shm::shared_store(seg_->header().worker_bank, bank_);
+    shm::shared_store(seg_->process(seg_->master_index()).pid, int32_t(pid_));
+    owner_ = true;
+    if (ready_fd_ >= 0) {
+      if (write(ready_fd_, "R", 1) != 1)
+        spdlog::warn("upgrade: the old master (pid {}) is gone: {}", predecessor_, strerror(errno));
+      close(ready_fd_);
+      ready_fd_ = -1;
+    }
+    core::notify_service_manager("MAINPID=" + std::to_string(pid_) + "\nREADY=1\nSTATUS=serving");
+    spdlog::info("upgrade: serving; {} workers up in {} ms; the old master (pid {}) hands over", cfg_.workers,
+                 core::monotonic_ms() - upgrade_started_ms_, predecessor_);
+  }
+  if (!coordinator_started_) {
+    shm::ProcessRow& row = seg_->process(seg_->coordinator_index());
+    const int32_t pid = shm::shared_load(row.pid);
+    if (pid != 0 && shm::pid_alive(pid)) return;  // the old coordinator is still up
+    // Its master wrote Down after reaping it; if that master died with it,
+    // the row still says Up, and nobody else will write it.
+    if (!spawn(seg_->coordinator_index())) return;  // tried again next poll
+    coordinator_started_ = true;
+    spdlog::info("upgrade: coordinator started {} ms after the upgrade began",
+                 core::monotonic_ms() - upgrade_started_ms_);
+  }
+  uv_timer_stop(&takeover_timer_);
 }
 
 bool Master::spawn(uint32_t index) {
@@ -267,7 +416,7 @@ int Master::pick_worker() {
   uint64_t best_load = UINT64_MAX;
   const uint32_t n = cfg_.workers;
   for (uint32_t k = 0; k < n; ++k) {
-    uint32_t i = (rr_ + k) % n;
+    uint32_t i = base_ + (rr_ + k) % n;
     const shm::ProcessRow& row = seg_->process(i);
     // A Starting worker is eligible: the socket waits in its IPC pipe until
     // its loop runs. Down and Draining ones are not.
@@ -289,6 +438,17 @@ void Master::reap() {
   int status = 0;
   pid_t pid;
   while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+    if (pid == upgrade_pid_) {
+      upgrade_pid_ = 0;
+      if (!handed_over_) {
+        upgrade_failed("the new master (pid " + std::to_string(pid) + ") " + describe_status(status));
+      } else {
+        // It had taken over, and this master no longer accepts: nothing
+        // serves new players until a supervisor restarts the server.
+        spdlog::critical("upgrade: the new master (pid {}) {} after taking over", pid, describe_status(status));
+      }
+      continue;
+    }
     for (uint32_t i = 0; i < children_.size(); ++i)
       if (children_[i].pid == pid) on_child_exit(i, status);
   }
@@ -307,28 +467,15 @@ void Master::on_child_exit(uint32_t index, int status) {
     uv_close(H(c.pipe), [](uv_handle_t* h) { delete reinterpret_cast<uv_pipe_t*>(h); });
     c.pipe = nullptr;
   }
-  shm::ProcessRow& row = seg_->process(index);
-  shm::shared_store(row.pid, int32_t(0));
-  shm::shared_store(row.state, shm::ProcessState::Down);
-  shm::shared_store(row.last_exit_status, int32_t(status));
-  shm::shared_store(row.connections_open, uint64_t(0));
-
+  shm::shared_store(seg_->process(index).last_exit_status, int32_t(status));
   if (is_worker(index)) {
-    // Its connections are gone; their seats wait out the resume grace.
-    auto players = seg_->players();
-    const int64_t now = core::monotonic_ms();
-    auto guard = players.lock();
-    players.for_each_used([&](shm::Handle, shm::PlayerRow& p) {
-      if (p.state == shm::PlayerState::Connected && p.worker == index) {
-        p.worker = shm::kNoWorker;
-        p.disconnected_at_ms = now;
-        shm::shared_store(p.state, shm::PlayerState::Disconnected);
-      }
-    });
-  }
-  if (is_worker(index) && !draining_) {
-    // Its matches go on elsewhere: the coordinator hands them to live workers.
-    post(seg_->coordinator_index(), shm::make_event(shm::EventType::WorkerDown, uint16_t(seg_->master_index()), index));
+    // A drained worker's matches have ended; one killed at the drain
+    // deadline leaves its matches to the coordinator's sweep.
+    mark_worker_down(index, !draining_);
+  } else {
+    shm::ProcessRow& row = seg_->process(index);
+    shm::shared_store(row.pid, int32_t(0));
+    shm::shared_store(row.state, shm::ProcessState::Down);
   }
 
   if (draining_) {
@@ -341,6 +488,49 @@ void Master::on_child_exit(uint32_t index, int status) {
     return;
   }
   schedule_respawn(index);
+}
+
+void Master::mark_worker_down(uint32_t index, bool tell_coordinator) {
+  shm::ProcessRow& row = seg_->process(index);
+  shm::shared_store(row.pid, int32_t(0));
+  shm::shared_store(row.state, shm::ProcessState::Down);
+  shm::shared_store(row.connections_open, uint64_t(0));
+  // Its connections are gone; their seats wait out the resume grace.
+  auto players = seg_->players();
+  const int64_t now = core::monotonic_ms();
+  {
+    auto guard = players.lock();
+    players.for_each_used([&](shm::Handle, shm::PlayerRow& p) {
+      if (p.state == shm::PlayerState::Connected && p.worker == index) {
+        p.worker = shm::kNoWorker;
+        p.disconnected_at_ms = now;
+        shm::shared_store(p.state, shm::PlayerState::Disconnected);
+      }
+    });
+  }
+  // Its matches go on elsewhere: the coordinator hands them to live workers.
+  if (tell_coordinator)
+    post(seg_->coordinator_index(), shm::make_event(shm::EventType::WorkerDown, uint16_t(seg_->master_index()), index));
+}
+
+void Master::reap_foreign_rows() {
+  // Worker slots of the other generation: after a failed upgrade (the new
+  // master's workers died with it) or when the old master was killed
+  // mid-upgrade (its workers died with it), their rows still say Up.
+  const int64_t now = core::monotonic_ms();
+  for (uint32_t i = 0; i < seg_->worker_slots(); ++i) {
+    if (own_worker(i)) continue;
+    const shm::ProcessRow& row = seg_->process(i);
+    if (shm::shared_load(row.state) == shm::ProcessState::Down) continue;
+    const int32_t pid = shm::shared_load(row.pid);
+    // pid 0 and not Down: reset for a fork whose pid is not yet written;
+    // stale only if it stays so.
+    const bool gone = pid != 0 ? !shm::pid_alive(pid)
+                               : now - shm::shared_load(row.started_at_ms) > int64_t(cfg_.heartbeat_timeout_ms);
+    if (!gone) continue;
+    spdlog::warn("worker slot {} (pid {}) of another generation is gone: marking it down", i, pid);
+    mark_worker_down(i, true);
+  }
 }
 
 void Master::schedule_respawn(uint32_t index) {
@@ -374,6 +564,7 @@ void Master::schedule_respawn(uint32_t index) {
 }
 
 void Master::check_heartbeats() {
+  reap_foreign_rows();
   const int64_t now = core::monotonic_ms();
   for (uint32_t i = 0; i < children_.size(); ++i) {
     Child& c = children_[i];
@@ -406,9 +597,11 @@ void Master::begin_drain(const char* why) {
       if (c.pid > 0) kill(c.pid, SIGKILL);
     return;
   }
+  if (upgrade_pid_ != 0 && !handed_over_) upgrade_failed(std::string(why) + " during the upgrade");
   draining_ = true;
   drain_started_ms_ = core::monotonic_ms();
   spdlog::info("{}: draining (up to {} ms)", why, cfg_.drain_timeout_ms);
+  core::notify_service_manager("STOPPING=1");
   if (listening_) {
     uv_close(H(&listener_), nullptr);
     listening_ = false;
@@ -417,8 +610,14 @@ void Master::begin_drain(const char* why) {
   for (uint32_t i = 0; i < children_.size(); ++i) {
     uv_timer_stop(children_[i].respawn_timer);
     children_[i].respawn_pending = false;
-    post(i, shm::make_event(shm::EventType::Shutdown, uint16_t(seg_->master_index()), cfg_.drain_timeout_ms));
+    if (own(i))
+      post(i, shm::make_event(shm::EventType::Shutdown, uint16_t(seg_->master_index()), cfg_.drain_timeout_ms));
   }
+  start_drain_timer();
+  finish_if_drained();
+}
+
+void Master::start_drain_timer() {
   uv_timer_start(
       &drain_timer_,
       [](uv_timer_t* t) {
@@ -431,6 +630,149 @@ void Master::begin_drain(const char* why) {
           }
       },
       cfg_.drain_timeout_ms + kDrainGraceMs, 0);
+}
+
+// ---- binary upgrade (SIGUSR2), the old master's side ----
+
+void Master::begin_upgrade() {
+  if (draining_ || upgrade_pid_ != 0 || !owner_) {
+    spdlog::warn("SIGUSR2: ignored ({})", draining_         ? "this master is draining"
+                                          : upgrade_pid_ != 0 ? "an upgrade is already running"
+                                                              : "this master is still taking over");
+    return;
+  }
+  for (uint32_t i = 0; i < seg_->worker_slots(); ++i) {
+    if (own_worker(i)) continue;
+    const shm::ProcessRow& row = seg_->process(i);
+    if (shm::shared_load(row.state) != shm::ProcessState::Down) {
+      spdlog::warn("SIGUSR2: ignored: worker slot {} (pid {}) of the previous generation is still draining", i,
+                   shm::shared_load(row.pid));
+      return;
+    }
+  }
+  const std::string& exe = core::executable_path();
+  const std::vector<std::string>& args = core::original_argv();
+  uv_os_fd_t listen_fd = -1;
+  const int admin_fd = admin_ ? admin_->fd() : -1;
+  if (exe.empty() || args.empty() || !listening_ || uv_fileno(H(&listener_), &listen_fd) != 0 || admin_fd < 0) {
+    spdlog::error("SIGUSR2: cannot upgrade: the executable path, arguments or listening sockets are unknown");
+    return;
+  }
+  int ready[2];
+  if (pipe2(ready, O_CLOEXEC) != 0) {
+    spdlog::error("SIGUSR2: pipe: {}", strerror(errno));
+    return;
+  }
+  // Everything the child needs is built before fork: between fork and exec
+  // only async-signal-safe calls.
+  std::vector<std::string> env_strings;
+  for (char** e = environ; *e != nullptr; ++e)
+    if (std::strncmp(*e, kUpgradeEnv, std::strlen(kUpgradeEnv)) != 0 || (*e)[std::strlen(kUpgradeEnv)] != '=')
+      env_strings.emplace_back(*e);
+  env_strings.push_back(std::string(kUpgradeEnv) + "=" + std::to_string(pid_) + ":" + std::to_string(listen_fd) +
+                        ":" + std::to_string(admin_fd) + ":" + std::to_string(ready[1]));
+  std::vector<char*> envp, argv;
+  for (std::string& e : env_strings) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  std::vector<std::string> arg_copy = args;
+  for (std::string& a : arg_copy) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::vector<int> inherit = event_fds_;
+  inherit.insert(inherit.end(), {int(listen_fd), admin_fd, ready[1]});
+
+  spdlog::info("SIGUSR2: upgrading: starting {}", exe);
+  spdlog::default_logger()->flush();
+  const pid_t pid = fork();
+  if (pid < 0) {
+    spdlog::error("SIGUSR2: fork: {}", strerror(errno));
+    close(ready[0]);
+    close(ready[1]);
+    return;
+  }
+  if (pid == 0) {
+    for (int fd : inherit) fcntl(fd, F_SETFD, 0);
+    execve(exe.c_str(), argv.data(), envp.data());
+    _exit(127);
+  }
+  close(ready[1]);
+  upgrade_pid_ = pid;
+  upgrade_started_ms_ = core::monotonic_ms();
+  upgrade_pipe_ = new uv_pipe_t;
+  uv_pipe_init(loop_, upgrade_pipe_, 0);
+  upgrade_pipe_->data = this;
+  uv_pipe_open(upgrade_pipe_, ready[0]);
+  uv_read_start(
+      reinterpret_cast<uv_stream_t*>(upgrade_pipe_),
+      [](uv_handle_t*, size_t, uv_buf_t* buf) {
+        static char byte[8];
+        *buf = uv_buf_init(byte, sizeof byte);
+      },
+      [](uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
+        static_cast<Master*>(s->data)->on_upgrade_message(n, buf->base);
+      });
+  uv_timer_start(
+      &upgrade_timer_,
+      [](uv_timer_t* t) {
+        auto* m = static_cast<Master*>(t->data);
+        m->upgrade_failed("the new master was not ready within " + std::to_string(m->cfg_.upgrade_timeout_ms) +
+                          " ms (upgrade_timeout_ms)");
+      },
+      cfg_.upgrade_timeout_ms, 0);
+  spdlog::info("SIGUSR2: new master pid {}; serving until it is ready", pid);
+}
+
+void Master::on_upgrade_message(ssize_t nread, const char* data) {
+  if (nread == 0 || handed_over_) return;
+  if (nread > 0 && data[0] == 'R') {
+    hand_over();
+    return;
+  }
+  upgrade_failed(nread < 0 ? "the new master closed its pipe before it was ready" : "unexpected message on the "
+                                                                                     "upgrade pipe");
+}
+
+void Master::close_upgrade_pipe() {
+  uv_timer_stop(&upgrade_timer_);
+  if (upgrade_pipe_ == nullptr) return;
+  uv_close(H(upgrade_pipe_), [](uv_handle_t* h) { delete reinterpret_cast<uv_pipe_t*>(h); });
+  upgrade_pipe_ = nullptr;
+}
+
+void Master::upgrade_failed(const std::string& why) {
+  if (handed_over_) return;
+  close_upgrade_pipe();
+  if (upgrade_pid_ != 0) {
+    // Its workers die with it (parent-death signal); reap_foreign_rows
+    // marks their slots Down. reap() clears upgrade_pid_.
+    kill(upgrade_pid_, SIGKILL);
+  }
+  spdlog::error("upgrade failed: {}; this master (pid {}) keeps serving", why, pid_);
+}
+
+void Master::hand_over() {
+  handed_over_ = true;
+  close_upgrade_pipe();
+  owner_ = false;  // the new master wrote its pid into the header
+  draining_ = true;
+  drain_started_ms_ = core::monotonic_ms();
+  // Closing our copies leaves the sockets listening in the new master: its
+  // accept queue never stopped, so no connection is refused.
+  if (listening_) {
+    uv_close(H(&listener_), nullptr);
+    listening_ = false;
+  }
+  admin_->close();
+  for (uint32_t i = 0; i < children_.size(); ++i) {
+    uv_timer_stop(children_[i].respawn_timer);
+    children_[i].respawn_pending = false;
+  }
+  for (uint32_t i = base_; i < base_ + cfg_.workers; ++i)
+    post(i, shm::make_event(shm::EventType::HandOver, uint16_t(seg_->master_index()), cfg_.drain_timeout_ms));
+  // The new master starts its coordinator once this one has exited.
+  post(seg_->coordinator_index(), shm::make_event(shm::EventType::Shutdown, uint16_t(seg_->master_index()), 0));
+  spdlog::info("upgrade: handed over to pid {} after {} ms; finishing this generation's matches (up to {} ms)",
+               upgrade_pid_, core::monotonic_ms() - upgrade_started_ms_, cfg_.drain_timeout_ms);
+  start_drain_timer();
   finish_if_drained();
 }
 
@@ -452,7 +794,8 @@ void Master::reload() {
   core::take_live_keys(cfg_, *fresh);
   spdlog::set_level(*log::parse_level(cfg_.log_level));
   for (uint32_t i = 0; i < children_.size(); ++i)
-    for (const shm::Event& e : core::reload_events(cfg_, uint16_t(seg_->master_index()))) post(i, e);
+    if (own(i))
+      for (const shm::Event& e : core::reload_events(cfg_, uint16_t(seg_->master_index()))) post(i, e);
   spdlog::info("SIGHUP: reloaded {} (log level {})", cfg_.source, cfg_.log_level);
 }
 
@@ -460,13 +803,16 @@ admin::Response Master::admin_request(const std::string& target) {
   if (target == "/healthz") {
     bool coordinator = shm::shared_load(seg_->process(seg_->coordinator_index()).state) == shm::ProcessState::Up;
     bool worker = false;
-    for (uint32_t i = 0; i < cfg_.workers; ++i)
+    for (uint32_t i = 0; i < seg_->worker_slots(); ++i)
       worker |= shm::shared_load(seg_->process(i).state) == shm::ProcessState::Up;
     if (coordinator && worker && !seg_->corrupt()) return {200, "text/plain", "ok\n"};
     return {503, "text/plain", "unhealthy\n"};
   }
   if (target == "/metrics" || target == "/status") {
-    const AdminView view{&cfg_, seg_.get(), &stats_, core::monotonic_ms(), start_ms_, listening_, draining_};
+    AdminView view{&cfg_, seg_.get(), &stats_, core::monotonic_ms(), start_ms_, listening_, draining_, {}};
+    for (uint32_t i = 0; i < seg_->worker_slots(); ++i)
+      if (own_worker(i) || shm::shared_load(seg_->process(i).state) != shm::ProcessState::Down)
+        view.workers.push_back(i);
     if (target == "/metrics") return {200, "text/plain; version=0.0.4; charset=utf-8", render_metrics(view)};
     return {200, "application/json", render_status(view)};
   }
@@ -484,14 +830,16 @@ int Master::run() {
     spdlog::critical("{}", error);
     for (Child& c : children_)
       if (c.pid > 0) kill(c.pid, SIGKILL);
-    if (seg_) seg_->unlink();
+    if (ready_fd_ >= 0) close(ready_fd_);  // an upgrade's new master: the old one sees EOF
+    if (seg_ && owner_) seg_->unlink();
     return 1;
   }
   uv_run(loop_, UV_RUN_DEFAULT);
 
   // Drained: close what is left so the loop can be closed cleanly.
-  for (uv_handle_t* h : {H(&sigterm_), H(&sigint_), H(&sighup_), H(&sigchld_), H(&heartbeat_timer_),
-                         H(&drain_timer_)})
+  close_upgrade_pipe();
+  for (uv_handle_t* h : {H(&sigterm_), H(&sigint_), H(&sighup_), H(&sigchld_), H(&sigusr2_), H(&heartbeat_timer_),
+                         H(&drain_timer_), H(&upgrade_timer_), H(&takeover_timer_)})
     if (!uv_is_closing(h)) uv_close(h, nullptr);
   for (Child& c : children_) {
     if (c.pipe != nullptr) uv_close(H(c.pipe), [](uv_handle_t* h) { delete reinterpret_cast<uv_pipe_t*>(h); });
@@ -502,6 +850,12 @@ int Master::run() {
   admin_->close();
   uv_run(loop_, UV_RUN_DEFAULT);
   uv_loop_close(loop_);
+  if (!owner_) {
+    // A binary upgrade: the segment is the new master's now.
+    spdlog::info("stopped after the upgrade ({} ms of hand-over); shared memory /{} left to the new master",
+                 core::monotonic_ms() - drain_started_ms_, cfg_.shm_name);
+    return 0;
+  }
   seg_->unlink();
   spdlog::info("stopped; shared memory /{} removed", cfg_.shm_name);
   return 0;

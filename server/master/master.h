@@ -21,6 +21,26 @@
 // drain_timeout_ms, kill stragglers, unlink the segment, exit 0); SIGHUP
 // reloads the live keys and passes them to every child through its
 // mailbox; a bad new config is logged and the old one kept.
+//
+// Binary upgrade (SIGUSR2, as nginx's): the master forks and executes its
+// own executable path again (the file a new build was installed over) with
+// the same arguments. The new master inherits, by fd number across exec,
+// the listening game and admin sockets, every process's eventfd, and a
+// pipe back to the old master ($SKIRMISH_UPGRADE names them). It attaches
+// the live segment (same layout version and sizes, else it refuses and
+// exits) and starts its workers in the other bank of worker slots (see
+// shm/layout.h), accepting on the shared listen socket at once. When they
+// are all Up it names itself the segment's owner and writes "R" on the
+// pipe: the old master then stops accepting (closes its copies of the
+// sockets: the kernel's accept queue stays with the new master, so no
+// connection is refused), stops its coordinator (the new master starts its
+// own once the old one is down) and tells its workers to hand over: each
+// sends idle sessions on to resume at the new generation, keeps seated
+// players until their MatchEnd, finishes the matches it ticks and exits.
+// The old master exits once its children are gone, leaving the segment.
+// If the new master fails (exits, or is not ready within
+// upgrade_timeout_ms: it is killed), the old one keeps serving and marks
+// the other bank Down.
 #pragma once
 
 #include <uv.h>
@@ -70,7 +90,29 @@ class Master {
   struct Handoff;
 
   bool start(std::string& error);
+  bool start_inherited(const std::string& env, std::string& error);
+  bool start_common(std::string& error);
   bool spawn(uint32_t index);
+  // Binary upgrade, old side.
+  void begin_upgrade();
+  void on_upgrade_message(ssize_t nread, const char* data);
+  void upgrade_failed(const std::string& why);
+  void hand_over();
+  void close_upgrade_pipe();
+  void start_drain_timer();
+  // A child slot this master runs: its workers, and the coordinator once
+  // started (an upgrade's new master starts it after the old one exits).
+  bool own(uint32_t index) const {
+    return own_worker(index) || (index == seg_->coordinator_index() && coordinator_started_);
+  }
+  // Binary upgrade, new side: polled until this master owns the segment
+  // and runs the coordinator.
+  void take_over_step();
+  // A worker row of the other bank whose process is gone: mark it Down,
+  // free its players for resume, tell the coordinator.
+  void reap_foreign_rows();
+  void mark_worker_down(uint32_t index, bool tell_coordinator);
+  bool own_worker(uint32_t index) const { return index >= base_ && index < base_ + cfg_.workers; }
   void on_connection(uv_stream_t* server, int status);
   void refuse(uv_tcp_t* client, int code, const char* text);
   int pick_worker();
@@ -82,7 +124,7 @@ class Master {
   void finish_if_drained();
   void reload();
   void post(uint32_t index, const shm::Event& e);
-  bool is_worker(uint32_t index) const { return index < cfg_.workers; }
+  bool is_worker(uint32_t index) const { return seg_->is_worker(index); }
   std::string role_name(uint32_t index) const;
   admin::Response admin_request(const std::string& target);
 
@@ -92,11 +134,23 @@ class Master {
   uv_tcp_t listener_;
   bool listening_ = false;
   std::unique_ptr<admin::AdminServer> admin_;
-  uv_signal_t sigterm_, sigint_, sighup_, sigchld_;
-  uv_timer_t heartbeat_timer_, drain_timer_;
+  uv_signal_t sigterm_, sigint_, sighup_, sigchld_, sigusr2_;
+  uv_timer_t heartbeat_timer_, drain_timer_, upgrade_timer_, takeover_timer_;
   std::vector<int> event_fds_;
-  std::vector<Child> children_;  // by process index: workers, then coordinator
+  std::vector<Child> children_;  // by process index; this master's bank and the coordinator
+  uint32_t bank_ = 0;            // worker bank (0 or 1) of this generation
+  uint32_t base_ = 0;            // its first worker slot
   uint32_t rr_ = 0;
+  // Upgrade, old side.
+  pid_t upgrade_pid_ = 0;              // the new master, until it took over or failed
+  uv_pipe_t* upgrade_pipe_ = nullptr;  // its "ready" pipe
+  bool handed_over_ = false;
+  // Upgrade, new side.
+  pid_t predecessor_ = 0;
+  int ready_fd_ = -1;
+  bool owner_ = true;             // this master owns the segment (header pid)
+  bool coordinator_started_ = false;
+  int64_t upgrade_started_ms_ = 0;
   int64_t start_ms_ = 0;
   pid_t pid_ = 0;
   bool draining_ = false;

@@ -90,7 +90,7 @@ void histogram(Writer& w, const char* name, const std::string& labels, const shm
 template <class F>
 void per_worker(Writer& w, const AdminView& v, const char* name, const char* type, const char* help, F field) {
   w.family(name, type, help);
-  for (uint32_t i = 0; i < v.cfg->workers; ++i) w.sample(name, worker_label(i), uint64_t(field(v.seg->process(i))));
+  for (uint32_t i : v.workers) w.sample(name, worker_label(i), uint64_t(field(v.seg->process(i))));
 }
 
 }  // namespace
@@ -156,7 +156,7 @@ std::string render_metrics(const AdminView& v) {
   per_worker(w, v, "skirmish_slow_consumers_total", "counter", "Clients closed because their write queue was full.",
              [](const shm::ProcessRow& r) { return shared_load(r.slow_consumers); });
   w.family("skirmish_errors_sent_total", "counter", "Error messages sent to clients, by worker and code.");
-  for (uint32_t i = 0; i < v.cfg->workers; ++i)
+  for (uint32_t i : v.workers)
     for (uint32_t c = 1; c <= uint32_t(proto::ErrorCode::MAX) && c < shm::kErrorCodeSlots; ++c) {
       const uint64_t n = shared_load(seg.process(i).errors_by_code[c]);
       if (n > 0)
@@ -178,7 +178,7 @@ std::string render_metrics(const AdminView& v) {
   per_worker(w, v, "skirmish_tick_passes_skipped_total", "counter", "Tick passes given up after a stall (logged).",
              [](const shm::ProcessRow& r) { return shared_load(r.ticks_skipped); });
   w.family("skirmish_tick_drift_max_seconds", "gauge", "Worst lateness of a tick pass since the worker started.");
-  for (uint32_t i = 0; i < v.cfg->workers; ++i)
+  for (uint32_t i : v.workers)
     w.sample("skirmish_tick_drift_max_seconds", worker_label(i),
              double(shared_load(seg.process(i).tick_drift_max_us)) / 1e6);
   per_worker(w, v, "skirmish_snapshots_sent_total", "counter", "Snapshots sent to clients.",
@@ -190,7 +190,7 @@ std::string render_metrics(const AdminView& v) {
   per_worker(w, v, "skirmish_inputs_dropped_total", "counter", "Inputs dropped: stale, queue full, or superseded.",
              [](const shm::ProcessRow& r) { return shared_load(r.inputs_dropped); });
   w.family("skirmish_resumes_total", "counter", "Resume attempts, by worker and result.");
-  for (uint32_t i = 0; i < v.cfg->workers; ++i) {
+  for (uint32_t i : v.workers) {
     w.sample("skirmish_resumes_total", worker_label(i) + ",result=\"ok\"", shared_load(seg.process(i).resumes));
     w.sample("skirmish_resumes_total", worker_label(i) + ",result=\"failed\"",
              shared_load(seg.process(i).resume_failures));
@@ -198,11 +198,11 @@ std::string render_metrics(const AdminView& v) {
 
   w.family("skirmish_tick_pass_duration_seconds", "histogram",
            "Wall time of one tick pass over every match a worker owns.");
-  for (uint32_t i = 0; i < v.cfg->workers; ++i)
+  for (uint32_t i : v.workers)
     histogram(w, "skirmish_tick_pass_duration_seconds", worker_label(i), seg.process(i).tick_pass_us,
               shm::kHistBoundsUs, 1e-6);
   w.family("skirmish_tick_drift_seconds", "histogram", "How late a tick pass started against its schedule.");
-  for (uint32_t i = 0; i < v.cfg->workers; ++i)
+  for (uint32_t i : v.workers)
     histogram(w, "skirmish_tick_drift_seconds", worker_label(i), seg.process(i).tick_drift_us, shm::kHistBoundsUs,
               1e-6);
 

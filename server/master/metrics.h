@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "config/config.h"
 #include "shm/segment.h"
@@ -23,6 +24,9 @@ struct AdminView {
   int64_t start_ms;      // server start, CLOCK_MONOTONIC
   bool listening;
   bool draining;
+  // Worker slots to report: this master's bank, plus the other bank's
+  // slots still alive during a binary upgrade.
+  std::vector<uint32_t> workers;
 };
 
 std::string render_metrics(const AdminView& v);

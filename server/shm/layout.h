@@ -24,7 +24,7 @@
 namespace skirmish::shm {
 
 inline constexpr std::uint64_t kMagic = 0x314D48534D524B53ull;  // "SKRMSHM1"
-inline constexpr std::uint32_t kLayoutVersion = 4;
+inline constexpr std::uint32_t kLayoutVersion = 5;
 inline constexpr std::uint64_t kAlign = 64;
 inline constexpr std::uint32_t kMaxWorkers = 1024;
 inline constexpr std::uint32_t kMaxMailboxDepth = 1u << 20;
@@ -45,10 +45,18 @@ static_assert(sizeof(Sizes) == 20);
 // Empty when valid, else one line naming the offending field and its range.
 std::string validate_sizes(const Sizes& sizes);
 
-// Workers, then the coordinator, then the master.
-constexpr std::uint32_t process_count(const Sizes& s) { return s.max_workers + 2; }
-constexpr std::uint32_t coordinator_index(const Sizes& s) { return s.max_workers; }
-constexpr std::uint32_t master_index(const Sizes& s) { return s.max_workers + 1; }
+// Process rows: two banks of max_workers worker slots, then the
+// coordinator, then the master. One bank serves; the other is empty except
+// during a binary upgrade (USR2), when the new master's workers start there
+// while the old master's workers finish their matches in theirs. So rows,
+// mailboxes and eventfds of both generations coexist and every process can
+// reach every other by index.
+constexpr std::uint32_t worker_slots(const Sizes& s) { return 2 * s.max_workers; }
+constexpr std::uint32_t process_count(const Sizes& s) { return 2 * s.max_workers + 2; }
+constexpr std::uint32_t coordinator_index(const Sizes& s) { return 2 * s.max_workers; }
+constexpr std::uint32_t master_index(const Sizes& s) { return 2 * s.max_workers + 1; }
+// First slot of worker bank 0 or 1.
+constexpr std::uint32_t bank_base(const Sizes& s, std::uint32_t bank) { return bank * s.max_workers; }
 
 struct Region {
   std::uint64_t offset;  // from the start of the segment, 64-byte aligned
@@ -104,7 +112,7 @@ struct alignas(64) Header {
   std::uint32_t next_player_id;  // Segment::next_player_id() hands them out
   std::uint32_t corrupt;  // 1 once a lock was found unrecoverable: restart all
   Sizes sizes;
-  std::uint32_t reserved0;
+  std::uint32_t worker_bank;  // 0 or 1: the serving master's worker bank
   Layout layout;
 };
 static_assert(std::is_trivially_copyable_v<Header>);

@@ -42,6 +42,8 @@ enum class EventType : std::uint16_t {
   MatchTicked,    // owner worker -> workers with players in the match
   MatchFound,     // coordinator -> workers with players in a new match
   WorkerDown,     // master -> coordinator: worker `a` died; adopt its matches
+  HandOver,       // old master -> its workers (upgrade): finish matches, send
+                  // the rest to the new generation, exit; `a` = drain ms
 };
 
 struct Event {

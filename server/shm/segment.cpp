@@ -265,7 +265,7 @@ std::optional<Segment> Segment::create(const std::string& name,
   for (std::uint32_t i = 0; i < procs; ++i) {
     ProcessRow* row = new (seg.at<ProcessRow>(layout.processes.offset) + i)
         ProcessRow{};
-    row->role = i < sizes.max_workers ? ProcessRole::Worker
+    row->role = i < shm::worker_slots(sizes) ? ProcessRole::Worker
                 : i == shm::coordinator_index(sizes) ? ProcessRole::Coordinator
                                                 : ProcessRole::Master;
     row->index = i;
@@ -365,6 +365,16 @@ std::optional<Segment> Segment::open_existing(const std::string& name,
   if (base == MAP_FAILED) return reject(errno_text("mmap", errno));
   close(fd);
   return std::optional<Segment>(Segment(name, base, h.sizes, layout));
+}
+
+void Segment::take_ownership() const {
+  Header& h = header();
+  shared_store(h.master_pid, static_cast<std::int32_t>(getpid()));
+  shared_store(h.master_start_ticks, process_start_ticks(getpid()));
+}
+
+bool Segment::owned_by_this_process() const {
+  return shared_load(header().master_pid) == static_cast<std::int32_t>(getpid());
 }
 
 bool Segment::unlink_name(const std::string& name, std::string* error) {

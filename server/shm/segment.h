@@ -69,7 +69,17 @@ class Segment {
   // A fresh player id (never 0; wraps after 2^32 - 1).
   std::uint32_t next_player_id() const;
 
+  // Binary upgrade: the new master attaches with open_existing and, once
+  // its workers are up, names itself in the header (pid and start time),
+  // so the old master knows not to unlink on exit and a third server
+  // start finds the right owner.
+  void take_ownership() const;
+  bool owned_by_this_process() const;
+
   std::uint32_t process_count() const { return shm::process_count(sizes_); }
+  std::uint32_t worker_slots() const { return shm::worker_slots(sizes_); }
+  std::uint32_t bank_base(std::uint32_t bank) const { return shm::bank_base(sizes_, bank); }
+  bool is_worker(std::uint32_t index) const { return index < worker_slots(); }
   std::uint32_t coordinator_index() const { return shm::coordinator_index(sizes_); }
   std::uint32_t master_index() const { return shm::master_index(sizes_); }
   ProcessRow& process(std::uint32_t index) const;

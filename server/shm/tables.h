@@ -18,9 +18,9 @@
 //     under the match's own lock (lock_match). After taking it, re-check your
 //     handle with matches().get(h) == &row: the match may have ended and the
 //     slot been reused while you waited.
-// - Process indices: workers are 0..max_workers-1, then the coordinator
-//   (coordinator_index), then the master (master_index); mailboxes use the
-//   same indices.
+// - Process indices: worker slots are 0..2*max_workers-1 (two banks, see
+//   layout.h), then the coordinator (coordinator_index), then the master
+//   (master_index); mailboxes use the same indices.
 #pragma once
 
 #include <chrono>

@@ -475,6 +475,21 @@ void Worker::shutdown_all(uint32_t drain_ms) {
   }
 }
 
+size_t Worker::hand_over(uint32_t drain_ms) {
+  // Collected first: begin_close moves a session to the closing list.
+  std::vector<Session*> leaving;
+  for (ListNode* n = idle_list_.next; n != &idle_list_; n = n->next) {
+    Session* s = n->owner;
+    if (s->state == SessionState::Ready && s->match_wire == 0) leaving.push_back(s);
+  }
+  for (Session* s : leaving) {
+    auto& b = enc_.builder();
+    auto m = CreateServerShutdownDirect(b, drain_ms, 0, "server upgrading: resume on a new connection");
+    if (send(s, enc_.finish(m))) begin_close(s);
+  }
+  return leaving.size();
+}
+
 void Worker::close_all() {
   while (closing_list_.next != &closing_list_) close_now(closing_list_.next->owner);
   for (ListNode* list : {&handshake_list_, &idle_list_})

@@ -93,6 +93,13 @@ class Worker {
   // connection closes once its queue is flushed or `drain_ms` passes.
   void shutdown_all(uint32_t drain_ms);
 
+  // Binary upgrade (HandOver): sends ServerShutdown (retry at once) to every
+  // session that is past the handshake and not seated in a match, and
+  // closes it; its player resumes on the new generation by token. Seated
+  // sessions stay until their MatchEnd is delivered; call again (each
+  // heartbeat) to send those on. Returns how many it sent on.
+  size_t hand_over(uint32_t drain_ms);
+
   // Closes every handle the worker owns so the loop can end.
   void close_all();
 

@@ -26,6 +26,8 @@ struct Proc {
   Worker* worker = nullptr;
   shm::ProcessRow* row = nullptr;
   bool draining = false;
+  bool handing_over = false;  // draining for a binary upgrade
+  uint32_t drain_ms = 0;
   int64_t drain_deadline_ms = 0;
   char ipc_byte[64];
 };
@@ -46,12 +48,35 @@ void begin_drain(Proc* p, uint32_t drain_ms) {
   p->worker->shutdown_all(drain_ms);
 }
 
+// Binary upgrade: new connections go to the new generation's workers; this
+// one finishes the matches it ticks and serves its seated players until
+// their MatchEnd, sending every other session on (they resume there).
+void begin_hand_over(Proc* p, uint32_t drain_ms) {
+  if (p->draining) return;
+  p->draining = p->handing_over = true;
+  p->drain_ms = drain_ms;
+  p->drain_deadline_ms = core::monotonic_ms() + drain_ms;
+  shm::shared_store(p->row->state, shm::ProcessState::Draining);
+  const size_t sent = p->worker->hand_over(drain_ms);
+  spdlog::info("handing over: {} sessions sent to the new generation, {} seated, {} matches to finish", sent,
+               p->worker->session_count() - sent, p->worker->owned_matches());
+}
+
 void on_heartbeat(uv_timer_t* t) {
   auto* p = static_cast<Proc*>(t->data);
   shm::shared_store(p->row->heartbeat_ms, core::monotonic_ms());
   p->worker->publish_stats(*p->row);
-  if (p->draining && (p->worker->session_count() == 0 || core::monotonic_ms() >= p->drain_deadline_ms)) {
-    spdlog::info("drained; exiting");
+  if (!p->draining) return;
+  bool done = p->worker->session_count() == 0;
+  if (p->handing_over) {
+    p->worker->hand_over(p->drain_ms);  // sessions whose match has ended
+    // Its matches tick here until they end; one left at the deadline is
+    // adopted by a new worker (the coordinator's sweep of Down owners).
+    done = done && p->worker->owned_matches() == 0;
+  }
+  if (done || core::monotonic_ms() >= p->drain_deadline_ms) {
+    spdlog::info("drained; exiting ({} sessions, {} matches left)", p->worker->session_count(),
+                 p->worker->owned_matches());
     stop(p);
   }
 }
@@ -68,6 +93,9 @@ void on_event(uv_poll_t* h, int status, int) {
       switch (static_cast<shm::EventType>(e.type)) {
         case shm::EventType::Shutdown:
           begin_drain(p, uint32_t(e.a));
+          break;
+        case shm::EventType::HandOver:
+          begin_hand_over(p, uint32_t(e.a));
           break;
         case shm::EventType::Reload:
           if (core::apply_live_key(p->cfg, e)) {
@@ -94,7 +122,7 @@ void on_ipc_read(uv_stream_t* s, ssize_t nread, const uv_buf_t*) {
   auto* pipe = reinterpret_cast<uv_pipe_t*>(s);
   while (uv_pipe_pending_count(pipe) > 0) {
     if (uv_pipe_pending_type(pipe) != UV_TCP) break;
-    if (p->draining) {
+    if (p->draining && !p->handing_over) {
       // Accept and close at once: the master stopped sending, this is one
       // that crossed the Shutdown in flight.
       uv_tcp_t* t = new uv_tcp_t;

@@ -104,6 +104,7 @@ const Range kRanges[] = {
     {"timeouts", "idle_timeout_ms", 1000, 3600000},
     {"timeouts", "resume_grace_ms", 0, 3600000},
     {"timeouts", "drain_timeout_ms", 0, 600000},
+    {"timeouts", "upgrade_timeout_ms", 1000, 600000},
     {"timeouts", "heartbeat_timeout_ms", 500, 600000},
     {"timeouts", "respawn_backoff_max_ms", 10, 600000},
     {"game", "tick_rate_hz", 1, 240},
@@ -208,7 +209,7 @@ TEST_CASE("shipped skirmish.toml writes out every key", "[config]") {
   const std::string text = read_text(configs_dir() + "skirmish.toml");
   REQUIRE_FALSE(text.empty());
   const auto keys = cfg::known_keys();
-  CHECK(keys.size() == 7 + 12 + 6 + 8 + 5);
+  CHECK(keys.size() == 7 + 12 + 7 + 8 + 5);
   for (const std::string& full : keys) {
     const std::string table = full.substr(0, full.find('.'));
     const std::string key = full.substr(full.find('.') + 1);

@@ -544,8 +544,12 @@ TEST_CASE("segment: create, header, open_existing, children share it") {
   REQUIRE(seg->state() == SegmentState::Ready);
   REQUIRE_FALSE(seg->corrupt());
   REQUIRE(seg->stale_replaced().empty());
-  REQUIRE(seg->process_count() == 4);
+  // Two banks of worker slots (the second for a binary upgrade).
+  REQUIRE(seg->process_count() == 2 * kSmall.max_workers + 2);
+  REQUIRE(seg->worker_slots() == 2 * kSmall.max_workers);
   REQUIRE(seg->process(0).role == ProcessRole::Worker);
+  REQUIRE(seg->process(seg->worker_slots() - 1).role == ProcessRole::Worker);
+  REQUIRE(seg->header().worker_bank == 0);
   REQUIRE(seg->process(1).index == 1);
   REQUIRE(seg->process(seg->coordinator_index()).role == ProcessRole::Coordinator);
   REQUIRE(seg->process(seg->master_index()).role == ProcessRole::Master);
