@@ -440,8 +440,13 @@ void Master::reap() {
   while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
     if (pid == upgrade_pid_) {
       upgrade_pid_ = 0;
+      const bool failing = upgrade_failing_;
+      upgrade_failing_ = false;
       if (!handed_over_) {
-        upgrade_failed("the new master (pid " + std::to_string(pid) + ") " + describe_status(status));
+        if (failing)
+          spdlog::info("upgrade: the failed new master (pid {}) {}", pid, describe_status(status));
+        else
+          upgrade_failed("the new master (pid " + std::to_string(pid) + ") " + describe_status(status));
       } else {
         // It had taken over, and this master no longer accepts: nothing
         // serves new players until a supervisor restarts the server.
@@ -739,7 +744,8 @@ void Master::close_upgrade_pipe() {
 }
 
 void Master::upgrade_failed(const std::string& why) {
-  if (handed_over_) return;
+  if (handed_over_ || upgrade_failing_) return;
+  upgrade_failing_ = true;  // until reap() sees it exit: one line per failure
   close_upgrade_pipe();
   if (upgrade_pid_ != 0) {
     // Its workers die with it (parent-death signal); reap_foreign_rows

@@ -145,6 +145,7 @@ class Master {
   pid_t upgrade_pid_ = 0;              // the new master, until it took over or failed
   uv_pipe_t* upgrade_pipe_ = nullptr;  // its "ready" pipe
   bool handed_over_ = false;
+  bool upgrade_failing_ = false;  // failed; waiting to reap the new master
   // Upgrade, new side.
   pid_t predecessor_ = 0;
   int ready_fd_ = -1;

@@ -276,6 +276,12 @@ void Worker::on_match_found(uint32_t wire) {
     if (it == by_player_.end()) continue;
     Session* s = it->second;
     if (s->match_wire == wire || s->state != SessionState::Ready) continue;  // a repeat
+    if (handing_over_) {
+      // A new match is the new generation's: the seat waits in the
+      // player's row and MatchFound comes again on resume there.
+      send_on(s);
+      continue;
+    }
     seat_session(s, wire, seat, n, wires, ids, ratings);
   }
 }
@@ -648,9 +654,13 @@ void Worker::deliver_match_end(Session* s, uint32_t wire, std::span<const uint8_
   // Delivered: the player is free to queue again. Until now its row kept
   // the match, so a player who drops before this gets it on resume.
   auto players = seg_->players();
-  auto g = players.lock();
-  if (shm::PlayerRow* p = players.get_wire(s->player_wire); p != nullptr && p->match == wire)
-    shared_store(p->match, uint32_t(0));
+  {
+    auto g = players.lock();
+    if (shm::PlayerRow* p = players.get_wire(s->player_wire); p != nullptr && p->match == wire)
+      shared_store(p->match, uint32_t(0));
+  }
+  // Hand-over: its match is done, so is its time on this generation.
+  if (handing_over_ && s->state == SessionState::Ready) send_on(s);
 }
 
 void Worker::on_match_ended(uint32_t wire) {

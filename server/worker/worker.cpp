@@ -89,7 +89,7 @@ Worker::Worker(uv_loop_t* loop, const config::Config& cfg, uint16_t index, int64
 
 Worker::~Worker() = default;
 
-int64_t Worker::now_ms() const { return int64_t(uv_now(loop_)); }
+int64_t Worker::now_ms() const { return fake_now_ms_ >= 0 ? fake_now_ms_ : int64_t(uv_now(loop_)); }
 
 void Worker::apply_config(const config::Config& cfg) { cfg_ = cfg; }
 
@@ -476,18 +476,23 @@ void Worker::shutdown_all(uint32_t drain_ms) {
 }
 
 size_t Worker::hand_over(uint32_t drain_ms) {
+  handing_over_ = true;
+  hand_over_drain_ms_ = drain_ms;
   // Collected first: begin_close moves a session to the closing list.
   std::vector<Session*> leaving;
   for (ListNode* n = idle_list_.next; n != &idle_list_; n = n->next) {
     Session* s = n->owner;
     if (s->state == SessionState::Ready && s->match_wire == 0) leaving.push_back(s);
   }
-  for (Session* s : leaving) {
-    auto& b = enc_.builder();
-    auto m = CreateServerShutdownDirect(b, drain_ms, 0, "server upgrading: resume on a new connection");
-    if (send(s, enc_.finish(m))) begin_close(s);
-  }
+  for (Session* s : leaving) send_on(s);
   return leaving.size();
+}
+
+void Worker::send_on(Session* s) {
+  // Its own encoder: callers may hold a frame in enc_ for other sessions.
+  auto& b = hand_over_enc_.builder();
+  auto m = CreateServerShutdownDirect(b, hand_over_drain_ms_, 0, "server upgrading: resume on a new connection");
+  if (send(s, hand_over_enc_.finish(m))) begin_close(s);
 }
 
 void Worker::close_all() {

@@ -121,6 +121,10 @@ class Worker {
 
  private:
   friend struct Callbacks;
+  // Test seam for fuzz/fuzz_dispatch.cpp only (nothing in the server uses
+  // it): opens sessions on pipes, feeds bytes through on_read, and runs
+  // sweep() and step_owned() on a fake clock (fake_now_ms_).
+  friend struct FuzzAccess;
 
   void on_read(Session* s, ssize_t nread, const uv_buf_t* buf);
   bool on_frame(Session* s, const proto::Frame& f);
@@ -157,6 +161,7 @@ class Worker {
   bool send(Session* s, std::span<const uint8_t> frame);
   void send_error(Session* s, proto::ErrorCode code, bool fatal, std::string_view text);
   void begin_close(Session* s);  // flush what is queued, then close
+  void send_on(Session* s);      // hand-over: ServerShutdown, then close
   void close_now(Session* s);
   void release_player(Session* s);
   void mark_dirty(Session* s);
@@ -202,6 +207,10 @@ class Worker {
   uint64_t next_tick_us_ = 0;  // due time of the next pass (uv_hrtime us), 0 idle
   alignas(16) std::array<uint8_t, 64 * 1024> read_buf_;
   bool read_buf_busy_ = false;
+  int64_t fake_now_ms_ = -1;  // >= 0: what now_ms() returns (FuzzAccess only)
+  bool handing_over_ = false;  // binary upgrade: see hand_over()
+  uint32_t hand_over_drain_ms_ = 0;
+  proto::FrameEncoder hand_over_enc_{256};
 };
 
 }  // namespace skirmish::worker

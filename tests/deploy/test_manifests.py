@@ -80,6 +80,8 @@ def check_unit(path):
         unit.read_file(f)
     svc = unit["Service"]
     need(svc["KillSignal"] == "SIGTERM", "unit: SIGTERM drains")
+    need(svc["Type"] == "notify" and svc["NotifyAccess"] == "all",
+         "unit: Type=notify and NotifyAccess=all (the upgraded master sends MAINPID)")
     need("-HUP" in svc["ExecReload"], "unit: reload is SIGHUP")
     need(svc["RestartPreventExitStatus"] == "2", "unit: no restart loop on a bad config (exit 2)")
     need(int(svc["TimeoutStopSec"]) > 30, "unit: stop timeout shorter than the 30 s drain")

@@ -1,0 +1,258 @@
+// The zero-downtime binary upgrade (SIGUSR2): a new master from the same
+// executable inherits the listen socket and the segment; the old master's
+// workers finish their matches and exit. Real processes, real sockets.
+//
+// The new master is the old one's child; when the old one exits it would
+// be re-parented to init, so this test process makes itself a child
+// subreaper (PR_SET_CHILD_SUBREAPER) to wait for it by pid.
+#include <catch2/catch.hpp>
+
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+
+#include <regex>
+
+#include "bots.h"
+#include "shm/atomic_field.h"
+#include "shm/segment.h"
+#include "test_client.h"
+
+using namespace skirmish;
+using namespace skirmish::test;
+
+namespace {
+
+const bool g_setup = [] {
+  signal(SIGPIPE, SIG_IGN);
+  prctl(PR_SET_CHILD_SUBREAPER, 1);
+  return true;
+}();
+
+std::string http_get(uint16_t port, const std::string& target) {
+  TestClient c;
+  if (!c.connect(port)) return "";
+  std::string req = "GET " + target + " HTTP/1.1\r\nHost: x\r\n\r\n";
+  c.send_raw({reinterpret_cast<const uint8_t*>(req.data()), req.size()});
+  std::string out;
+  char buf[4096];
+  pollfd p{c.fd(), POLLIN, 0};
+  while (poll(&p, 1, 5000) > 0) {
+    ssize_t n = ::recv(c.fd(), buf, sizeof buf, 0);
+    if (n <= 0) break;
+    out.append(buf, size_t(n));
+  }
+  return out;
+}
+
+bool healthy(uint16_t admin_port) { return http_get(admin_port, "/healthz").rfind("HTTP/1.1 200", 0) == 0; }
+
+// A process this test adopted (the new master): killed by pid if the test
+// fails before stopping it.
+struct Adopted {
+  pid_t pid = 0;
+  int status = -1;
+  ~Adopted() {
+    if (pid > 0) {
+      kill(pid, SIGKILL);
+      waitpid(pid, nullptr, 0);
+    }
+  }
+  bool wait_exit(std::chrono::milliseconds timeout) {
+    return wait_until([&] { return pid > 0 && waitpid(pid, &status, WNOHANG) == pid; }, timeout) && (pid = 0, true);
+  }
+};
+
+pid_t new_master_pid(ServerProcess& srv) {
+  static const std::regex re(R"(upgrade: handed over to pid (\d+))");
+  std::smatch m;
+  const std::string& l = srv.log();
+  return std::regex_search(l, m, re) ? pid_t(std::stoi(m[1])) : 0;
+}
+
+// New connections, one every `every_ms`, each until Welcome: any that does
+// not reach Welcome (refused, reset, closed) is a failure.
+struct Prober {
+  Loop& loop;
+  uint16_t port;
+  std::vector<std::unique_ptr<Client>> clients;
+  uv_timer_t timer;
+  int started = 0, welcomed = 0, failed = 0;
+  std::vector<int> last_errors;
+
+  Prober(Loop& l, uint16_t p, int every_ms) : loop(l), port(p) {
+    uv_timer_init(loop.get(), &timer);
+    timer.data = this;
+    uv_timer_start(&timer, [](uv_timer_t* t) { static_cast<Prober*>(t->data)->probe(); }, 0, uint64_t(every_ms));
+  }
+  void probe() {
+    auto c = std::make_unique<Client>(loop.get(), Options{.name = "probe"});
+    Client* raw = c.get();
+    auto ok = std::make_shared<bool>(false);
+    raw->callbacks().on_welcome = [raw, ok, this](const proto::Welcome&) {
+      *ok = true;
+      ++welcomed;
+      raw->close();
+    };
+    raw->callbacks().on_closed = [ok, this](int reason) {
+      if (*ok) return;
+      ++failed;
+      last_errors.push_back(reason);
+    };
+    ++started;
+    if (raw->connect("127.0.0.1", port) != 0) ++failed;
+    clients.push_back(std::move(c));
+  }
+  ~Prober() { stop(); }
+  void stop() {
+    if (uv_is_closing(reinterpret_cast<uv_handle_t*>(&timer))) return;
+    uv_timer_stop(&timer);
+    uv_close(reinterpret_cast<uv_handle_t*>(&timer), nullptr);
+  }
+  bool settled() const { return welcomed + failed == started; }
+};
+
+}  // namespace
+
+TEST_CASE("SIGUSR2 upgrades the binary under load: no connection refused, every match ends, the old generation drains") {
+  GameConfig cfg;  // 5 s matches
+  ServerProcess srv({"--workers", "2"}, cfg.path);
+  REQUIRE(srv.wait_ready());
+  REQUIRE(srv.wait_log("coordinator up"));
+  const pid_t old_master = srv.pid();
+  const pid_t old_worker = child_titled(old_master, "skirmish: worker 0");
+  REQUIRE(old_worker != 0);
+
+  Loop loop;
+  Round r;
+  for (int i = 0; i < 32; ++i) {
+    r.bots.push_back(std::make_unique<Bot>(loop.get(), "u" + std::to_string(i), true));
+    r.bots.back()->matches_wanted = 3;
+  }
+  for (auto& b : r.bots) REQUIRE(b->c->connect("127.0.0.1", srv.port()) == 0);
+  Prober probes(loop, srv.port(), 10);
+  // Every bot in its first match, a second into it.
+  REQUIRE(loop.run_until([&] { return all(r, [](const Bot& b) { return b.snapshots >= 30; }); }, 30s));
+
+  const int probes_before = probes.started;
+  const auto t0 = std::chrono::steady_clock::now();
+  srv.signal(SIGUSR2);
+  REQUIRE(loop.run_until([&] { return !srv.running(); }, 40s));  // the old master drained and exited
+  const auto drain_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+  REQUIRE(WIFEXITED(srv.wait_exit(1s)));
+  const int probes_during = probes.started - probes_before;
+  Adopted next;
+  next.pid = new_master_pid(srv);
+  REQUIRE(next.pid > 0);
+  REQUIRE(next.pid != old_master);
+  INFO(srv.log());
+  REQUIRE(srv.log().find("upgrade failed") == std::string::npos);
+  REQUIRE(srv.log().find("stopped after the upgrade") != std::string::npos);
+  REQUIRE(kill(old_worker, 0) != 0);  // the old generation is gone
+
+  // Play on: the second and third matches are on the new generation.
+  REQUIRE(loop.run_until([&] { return all(r, [](const Bot& b) { return b.match_ends >= 3; }); }, 60s));
+  REQUIRE(loop.run_until([&] { return probes.settled(); }, 10s));
+  probes.stop();
+
+  // No connection failed to reach Welcome, before, during or after.
+  INFO("probes " << probes.started << " welcomed " << probes.welcomed << " failed " << probes.failed);
+  REQUIRE(probes.failed == 0);
+  REQUIRE(probes.welcomed == probes.started);
+  REQUIRE(probes_during > 10);
+  // Every match ended with all its players, and no seat was lost.
+  std::map<uint32_t, int> players_of;
+  int handed = 0;
+  for (auto& b : r.bots) {
+    INFO("bot " << b->c->player_id() << " drops " << b->drops << " resumes " << b->c->stats().resumes);
+    REQUIRE(b->match_ends >= 3);
+    REQUIRE(b->end_match_id == *b->match_ids.begin());
+    REQUIRE(b->results.size() == 4);
+    ++players_of[b->end_match_id];
+    REQUIRE(b->c->stats().reconnect_give_ups == 0);
+    REQUIRE(b->c->stats().resumes >= uint64_t(b->drops));
+    for (ErrorCode e : b->errors) REQUIRE(e == ErrorCode::BadToken);  // a resume racing the close
+    handed += b->drops;
+  }
+  for (auto& [id, n] : players_of) REQUIRE(n == 4);
+  REQUIRE(handed > 0);  // sent on from the old generation and resumed
+
+  // The new master serves: workers in the other bank, the segment is its.
+  REQUIRE(child_titled(next.pid, "skirmish: worker 2") != 0);
+  REQUIRE(child_titled(next.pid, "skirmish: worker 3") != 0);
+  REQUIRE(wait_until([&] { return child_titled(next.pid, "skirmish: coordinator") != 0; }, 5s));
+  REQUIRE(wait_until([&] { return healthy(srv.admin_port()); }, 5s));
+  {
+    std::string error;
+    auto seg = shm::Segment::open_existing(srv.shm_name(), error);
+    REQUIRE(seg);
+    REQUIRE(shm::shared_load(seg->header().master_pid) == next.pid);
+    REQUIRE(seg->header().worker_bank == 1);
+  }
+  WARN("upgrade under load: " << probes_during << " connections opened during the switch, " << probes.failed
+                              << " refused or failed; old generation drained in " << drain_ms << " ms; "
+                              << handed << " bots handed over and resumed");
+
+  // And stops cleanly, removing the segment.
+  kill(next.pid, SIGTERM);
+  REQUIRE(next.wait_exit(40s));
+  REQUIRE(WIFEXITED(next.status));
+  REQUIRE(WEXITSTATUS(next.status) == 0);
+  REQUIRE(access(("/dev/shm/" + srv.shm_name()).c_str(), F_OK) != 0);
+}
+
+TEST_CASE("a failed upgrade leaves the old master serving") {
+  GameConfig cfg;
+  ServerProcess srv({"--workers", "2"}, cfg.path);
+  REQUIRE(srv.wait_ready());
+  REQUIRE(srv.wait_log("coordinator up"));
+  const std::string good = read_file(cfg.path);
+  auto refused = [&](const std::string& config_text, const std::string& reason, int nth) {
+    std::ofstream(cfg.path) << config_text;
+    srv.signal(SIGUSR2);
+    REQUIRE(wait_until([&] {
+      size_t n = 0, at = 0;
+      while ((at = srv.log().find("upgrade failed", at)) != std::string::npos) ++n, ++at;
+      return int(n) == nth;
+    }, 15s));
+    INFO(srv.log());
+    REQUIRE(srv.log().find(reason) != std::string::npos);
+    REQUIRE(srv.running());
+    // Still serving: a new player gets Welcome; the spare bank is down again.
+    Loop loop;
+    Client c(loop.get(), Options{.name = "after"});
+    bool welcomed = false;
+    c.callbacks().on_welcome = [&](const proto::Welcome&) { welcomed = true; };
+    REQUIRE(c.connect("127.0.0.1", srv.port()) == 0);
+    REQUIRE(loop.run_until([&] { return welcomed; }));
+    REQUIRE(healthy(srv.admin_port()));
+    std::string error;
+    auto seg = shm::Segment::open_existing(srv.shm_name(), error);
+    REQUIRE(seg);
+    REQUIRE(shm::shared_load(seg->header().master_pid) == srv.pid());
+    REQUIRE(wait_until([&] {
+      for (uint32_t i = seg->bank_base(1); i < seg->bank_base(1) + 2; ++i)
+        if (shm::shared_load(seg->process(i).state) != shm::ProcessState::Down) return false;
+      return true;
+    }, 10s));
+  };
+  SECTION("a config the new binary rejects") {
+    refused(std::regex_replace(good, std::regex("tick_rate_hz = [0-9]+"), "tick_rate_hz = 100000"),
+            "exited with status 2", 1);
+  }
+  SECTION("a config that changes the shared-memory sizes") {
+    refused(std::regex_replace(good, std::regex("max_matches = [0-9]+"), "max_matches = 77"),
+            "the config changes the shared-memory sizes", 1);
+    // The next upgrade with the good config goes through.
+    std::ofstream(cfg.path) << good;
+    srv.signal(SIGUSR2);
+    REQUIRE(srv.wait_log("upgrade: handed over to pid", 15s));
+    Adopted next;
+    next.pid = new_master_pid(srv);
+    REQUIRE(srv.wait_exit(40s) != -1);
+    kill(next.pid, SIGTERM);
+    REQUIRE(next.wait_exit(40s));
+  }
+}
