@@ -15,6 +15,7 @@
 #include "coordinator/coordinator_process.h"
 #include "core/child.h"
 #include "core/live_config.h"
+#include "core/address_key.h"
 #include "core/log.h"
 #include "core/notify.h"
 #include "core/process.h"
@@ -34,6 +35,8 @@ constexpr uint64_t kFirstBackoffMs = 100;
 // A child still alive this long after the drain deadline is killed.
 constexpr uint64_t kDrainGraceMs = 2000;
 constexpr int kBacklog = 4096;
+constexpr int kAcceptBatch = 64;         // connections accepted per wake-up, at most
+constexpr uint64_t kAcceptPauseMs = 100;  // out of descriptors with no spare
 // The new master of an upgrade checks this often whether its workers are up
 // and whether the old coordinator has exited.
 constexpr uint64_t kTakeoverPollMs = 10;
@@ -66,12 +69,14 @@ struct Master::Handoff {
   uv_tcp_t* client;
   Master* master;
   uint32_t worker;
+  uint64_t key;  // address key, counted per address
 };
 
 Master::Master(const config::Config& cfg) : cfg_(cfg) {}
 
 Master::~Master() {
   for (int fd : event_fds_) close(fd);
+  if (reserve_fd_ >= 0) close(reserve_fd_);
 }
 
 std::string Master::role_name(uint32_t index) const {
@@ -113,24 +118,25 @@ bool Master::start(std::string& error) {
   seg_->header().worker_bank = 0;
   seg_->process(seg_->master_index()).pid = pid_;
 
-  uv_tcp_init(loop_, &listener_);
-  listener_.data = this;
   uint16_t port = 0;
-  if (int r = net::listen_tcp(
-          &listener_, cfg_.listen_host, cfg_.listen_port, kBacklog,
-          [](uv_stream_t* s, int st) { static_cast<Master*>(s->data)->on_connection(s, st); }, &port)) {
+  int fd = -1;
+  if (int r = net::listen_raw(cfg_.listen_host, cfg_.listen_port, kBacklog, &fd, &port)) {
     error = "cannot listen on " + cfg_.listen_host + ":" + std::to_string(cfg_.listen_port) + ": " + uv_strerror(r);
     return false;
   }
-  listening_ = true;
   admin_ = std::make_unique<admin::AdminServer>(loop_, [this](const std::string& t) { return admin_request(t); });
   uint16_t admin_port = 0;
   if (int r = admin_->listen(cfg_.admin_host, cfg_.admin_port, &admin_port)) {
+    close(fd);
     error = "cannot listen on " + cfg_.admin_host + ":" + std::to_string(cfg_.admin_port) + " (admin): " +
             uv_strerror(r);
     return false;
   }
   if (!start_common(error)) return false;
+  if (!start_listening(fd)) {
+    error = "cannot poll the listen socket";
+    return false;
+  }
 
   // Coordinator first, so the workers' first tickets find it up.
   if (!spawn(seg_->coordinator_index())) {
@@ -168,11 +174,13 @@ bool Master::start_common(std::string& error) {
   heartbeat_timer_.data = this;
   uv_timer_start(&heartbeat_timer_, [](uv_timer_t* t) { static_cast<Master*>(t->data)->check_heartbeats(); },
                  kHeartbeatCheckMs, kHeartbeatCheckMs);
-  for (uv_timer_t* t : {&drain_timer_, &upgrade_timer_, &takeover_timer_}) {
+  for (uv_timer_t* t : {&drain_timer_, &upgrade_timer_, &takeover_timer_, &accept_pause_timer_}) {
     uv_timer_init(loop_, t);
     t->data = this;
   }
 
+  reserve_fd_ = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  per_address_by_worker_.resize(seg_->process_count());
   children_.resize(seg_->process_count());
   for (uint32_t i = 0; i < children_.size(); ++i) {
     children_[i].respawn_timer = new uv_timer_t;
@@ -239,16 +247,11 @@ bool Master::start_inherited(const std::string& env, std::string& error) {
     event_fds_.push_back(fd);
   }
 
-  uv_tcp_init(loop_, &listener_);
-  listener_.data = this;
-  uint16_t port = 0;
-  if (int r = net::listen_inherited(
-          &listener_, listen_fd, kBacklog,
-          [](uv_stream_t* s, int st) { static_cast<Master*>(s->data)->on_connection(s, st); }, &port)) {
-    error = std::string("upgrade: inherited listen socket: ") + uv_strerror(r);
+  const uint16_t port = net::local_port(listen_fd);
+  if (port == 0 || fcntl(listen_fd, F_SETFL, fcntl(listen_fd, F_GETFL) | O_NONBLOCK) != 0) {
+    error = "upgrade: the inherited listen socket (fd " + std::to_string(listen_fd) + ") is not a bound socket";
     return false;
   }
-  listening_ = true;
   admin_ = std::make_unique<admin::AdminServer>(loop_, [this](const std::string& t) { return admin_request(t); });
   uint16_t admin_port = 0;
   if (int r = admin_->listen_fd(admin_fd, &admin_port)) {
@@ -256,6 +259,10 @@ bool Master::start_inherited(const std::string& env, std::string& error) {
     return false;
   }
   if (!start_common(error)) return false;
+  if (!start_listening(listen_fd)) {
+    error = "upgrade: cannot poll the inherited listen socket";
+    return false;
+  }
   for (uint32_t i = 0; i < cfg_.workers; ++i)
     if (!spawn(base_ + i)) {
       error = "cannot fork worker " + std::to_string(base_ + i);
@@ -318,6 +325,7 @@ bool Master::spawn(uint32_t index) {
   shm::shared_store(row.connections_accepted, uint64_t(0));
   shm::shared_store(row.heartbeat_ms, now);
   shm::shared_store(row.started_at_ms, now);
+  shm::shared_store(row.fd_capacity, UINT64_MAX);
   shm::shared_store(row.state, shm::ProcessState::Starting);
   spdlog::default_logger()->flush();  // nothing buffered may be written twice
   pid_t pid = fork();
@@ -342,38 +350,151 @@ bool Master::spawn(uint32_t index) {
   c.pipe = new uv_pipe_t;
   uv_pipe_init(loop_, c.pipe, is_worker(index) ? 1 : 0);
   uv_pipe_open(c.pipe, sv[0]);
+  c.carry_len = 0;
+  if (is_worker(index)) {
+    // The worker reports the address key of each connection it closes.
+    c.pipe->data = this;
+    uv_read_start(
+        reinterpret_cast<uv_stream_t*>(c.pipe),
+        [](uv_handle_t* h, size_t, uv_buf_t* buf) {
+          auto* m = static_cast<Master*>(h->data);
+          *buf = uv_buf_init(m->report_buf_, sizeof m->report_buf_);
+        },
+        [](uv_stream_t* st, ssize_t n, const uv_buf_t* buf) {
+          auto* m = static_cast<Master*>(st->data);
+          for (uint32_t i = 0; i < m->children_.size(); ++i)
+            if (m->children_[i].pipe == reinterpret_cast<uv_pipe_t*>(st)) m->on_worker_report(i, n, buf->base);
+        });
+  }
   shm::shared_store(row.pid, int32_t(pid));
   spdlog::info("{} started (pid {})", role_name(index), pid);
   return true;
 }
 
-void Master::on_connection(uv_stream_t* server, int status) {
-  if (status < 0) {
-    spdlog::warn("accept: {}", uv_strerror(status));
+bool Master::start_listening(int fd) {
+  listen_fd_ = fd;
+  if (uv_poll_init(loop_, &listen_poll_, fd) != 0) return false;
+  listen_poll_.data = this;
+  uv_poll_start(&listen_poll_, UV_READABLE, [](uv_poll_t* h, int status, int) {
+    if (status == 0) static_cast<Master*>(h->data)->on_listen_readable();
+  });
+  listening_ = true;
+  return true;
+}
+
+void Master::stop_listening() {
+  if (!listening_) return;
+  listening_ = false;
+  uv_timer_stop(&accept_pause_timer_);
+  // Closing our descriptor leaves the socket listening wherever another
+  // copy is open (a binary upgrade's new master).
+  uv_close(H(&listen_poll_), nullptr);
+  close(listen_fd_);
+  listen_fd_ = -1;
+}
+
+void Master::on_listen_readable() {
+  // A bounded batch per wake-up: the loop must also run handoff writes,
+  // signals and the admin port under a connect storm.
+  for (int n = 0; n < kAcceptBatch && listening_; ++n) {
+    sockaddr_storage peer{};
+    socklen_t len = sizeof peer;
+    const int fd = accept4(listen_fd_, reinterpret_cast<sockaddr*>(&peer), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0) {
+      ++stats_.accepted;
+      admit(fd, peer);
+      continue;
+    }
+    switch (errno) {
+      case EAGAIN:
+        return;
+      case EINTR:
+      case ECONNABORTED:
+      case EPROTO:
+        continue;
+      case EMFILE:
+      case ENFILE:
+        shed_without_descriptors();
+        continue;
+      default:
+        spdlog::warn("accept: {}", strerror(errno));
+        return;
+    }
+  }
+}
+
+void Master::shed_without_descriptors() {
+  // Out of descriptors with connections waiting: level-triggered polling
+  // would spin. Free the spare, take one connection, refuse it, take the
+  // spare back.
+  if (reserve_fd_ >= 0) {
+    close(reserve_fd_);
+    reserve_fd_ = -1;
+    sockaddr_storage peer{};
+    socklen_t len = sizeof peer;
+    const int fd = accept4(listen_fd_, reinterpret_cast<sockaddr*>(&peer), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0) {
+      ++stats_.accepted;
+      refuse_fd(fd, int(proto::ErrorCode::ServerFull), "server out of file descriptors", stats_.refused_fd_limit,
+                "the master is out of file descriptors");
+    }
+    reserve_fd_ = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (reserve_fd_ >= 0) return;
+  }
+  // No spare to be had: stop accepting for a moment (the kernel queues).
+  ++stats_.accept_pauses;
+  if (stats_.accept_pauses % 100 == 1)
+    spdlog::error("out of file descriptors with no spare: accepting paused for {} ms ({} times)", kAcceptPauseMs,
+                  stats_.accept_pauses);
+  uv_poll_stop(&listen_poll_);
+  uv_timer_start(
+      &accept_pause_timer_,
+      [](uv_timer_t* t) {
+        auto* m = static_cast<Master*>(t->data);
+        if (m->reserve_fd_ < 0) m->reserve_fd_ = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (m->listening_)
+          uv_poll_start(&m->listen_poll_, UV_READABLE, [](uv_poll_t* h, int status, int) {
+            if (status == 0) static_cast<Master*>(h->data)->on_listen_readable();
+          });
+      },
+      kAcceptPauseMs, 0);
+}
+
+void Master::admit(int fd, const sockaddr_storage& peer) {
+  // Every check comes before any allocation for the connection.
+  uint64_t open = 0;
+  for (uint32_t i = 0; i < seg_->worker_slots(); ++i) {
+    open += shm::shared_load(seg_->process(i).connections_open);
+    if (own_worker(i)) {
+      const uint64_t accepted = shm::shared_load(seg_->process(i).connections_accepted);
+      if (children_[i].handed > accepted) open += children_[i].handed - accepted;
+    }
+  }
+  if (open >= cfg_.max_connections) {
+    refuse_fd(fd, int(proto::ErrorCode::ServerFull), "server full", stats_.refused_full,
+              "max_connections reached");
+    return;
+  }
+  const uint64_t key = core::address_key(peer);
+  if (auto it = per_address_.find(key); it != per_address_.end() && it->second >= cfg_.max_connections_per_ip) {
+    refuse_fd(fd, int(proto::ErrorCode::TooManyConnections), "too many connections from your address",
+              stats_.refused_per_address, "max_connections_per_ip reached");
+    return;
+  }
+  const int w = pick_worker();
+  if (w < 0) {
+    refuse_fd(fd, int(proto::ErrorCode::ServerFull), "no worker available", stats_.refused_no_worker,
+              "no worker up with descriptors to spare");
     return;
   }
   auto* client = new uv_tcp_t;
   uv_tcp_init(loop_, client);
-  if (uv_accept(server, reinterpret_cast<uv_stream_t*>(client)) != 0) {
+  if (uv_tcp_open(client, fd) != 0) {
+    close(fd);
     uv_close(H(client), [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
     return;
   }
-  ++stats_.accepted;
-
-  uint64_t open = 0;
-  for (uint32_t i = 0; i < cfg_.workers; ++i) open += shm::shared_load(seg_->process(i).connections_open);
-  if (open >= cfg_.max_connections) {
-    ++stats_.refused_full;
-    refuse(client, int(proto::ErrorCode::ServerFull), "server full");
-    return;
-  }
-  int w = pick_worker();
-  if (w < 0) {
-    ++stats_.refused_no_worker;
-    refuse(client, int(proto::ErrorCode::ServerFull), "no worker available");
-    return;
-  }
-  auto* h = new Handoff{{}, client, this, uint32_t(w)};
+  auto* h = new Handoff{{}, client, this, uint32_t(w), key};
   h->req.data = h;
   static char byte = 'c';  // uv_write2 needs at least one byte beside the fd
   uv_buf_t buf = uv_buf_init(&byte, 1);
@@ -384,6 +505,7 @@ void Master::on_connection(uv_stream_t* server, int status) {
                         ++hh->master->stats_.handoff_failed;
                         Child& c = hh->master->children_[hh->worker];
                         if (c.handed > 0) --c.handed;
+                        hh->master->count_address(hh->worker, hh->key, -1);
                         SPDLOG_DEBUG("handoff to worker {} failed: {}", hh->worker, uv_strerror(st));
                       }
                       // The worker holds its own copy now (or the handoff
@@ -399,16 +521,60 @@ void Master::on_connection(uv_stream_t* server, int status) {
   }
   ++children_[w].handed;
   ++stats_.handed_off;
+  count_address(uint32_t(w), key, +1);
 }
 
-void Master::refuse(uv_tcp_t* client, int code, const char* text) {
-  // One small frame into an empty socket buffer: try_write takes it or we
-  // give up; the master never queues for a client.
-  proto::FrameEncoder enc(256);
-  auto frame = proto::encode_error(enc, proto::ErrorCode(code), true, text);
-  uv_buf_t b = uv_buf_init(const_cast<char*>(reinterpret_cast<const char*>(frame.data())), frame.size());
-  uv_try_write(reinterpret_cast<uv_stream_t*>(client), &b, 1);
-  uv_close(H(client), [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
+void Master::refuse_fd(int fd, int code, const char* text, uint64_t& counter, const char* reason) {
+  // One small frame into an empty socket buffer: it goes or it does not;
+  // the master never queues for a client, and allocates nothing here.
+  auto frame = proto::encode_error(refuse_enc_, proto::ErrorCode(code), true, text);
+  [[maybe_unused]] ssize_t n = send(fd, frame.data(), frame.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+  close(fd);
+  if (++counter % 1000 == 1) spdlog::warn("connection refused: {} ({} so far)", reason, counter);
+}
+
+void Master::count_address(uint32_t worker, uint64_t key, int delta) {
+  auto bump = [&](std::unordered_map<uint64_t, uint32_t>& m) {
+    if (delta > 0) {
+      ++m[key];
+      return;
+    }
+    auto it = m.find(key);
+    if (it == m.end()) return;
+    if (--it->second == 0) m.erase(it);
+  };
+  bump(per_address_);
+  bump(per_address_by_worker_[worker]);
+}
+
+void Master::forget_addresses(uint32_t worker) {
+  for (auto& [key, n] : per_address_by_worker_[worker]) {
+    auto it = per_address_.find(key);
+    if (it == per_address_.end()) continue;
+    it->second = it->second > n ? it->second - n : 0;
+    if (it->second == 0) per_address_.erase(it);
+  }
+  per_address_by_worker_[worker].clear();
+  children_[worker].carry_len = 0;
+}
+
+void Master::on_worker_report(uint32_t index, ssize_t nread, const char* data) {
+  if (nread <= 0) return;  // EOF: on_child_exit cleans up
+  Child& c = children_[index];
+  size_t i = 0;
+  const size_t n = size_t(nread);
+  while (i < n) {
+    const size_t take = std::min<size_t>(8 - c.carry_len, n - i);
+    std::memcpy(c.carry.data() + c.carry_len, data + i, take);
+    c.carry_len = uint8_t(c.carry_len + take);
+    i += take;
+    if (c.carry_len == 8) {
+      uint64_t key;
+      std::memcpy(&key, c.carry.data(), 8);
+      count_address(index, key, -1);
+      c.carry_len = 0;
+    }
+  }
 }
 
 int Master::pick_worker() {
@@ -425,6 +591,7 @@ int Master::pick_worker() {
     uint64_t accepted = shm::shared_load(row.connections_accepted);
     uint64_t inflight = children_[i].handed > accepted ? children_[i].handed - accepted : 0;
     uint64_t load = shm::shared_load(row.connections_open) + inflight;
+    if (load >= shm::shared_load(row.fd_capacity)) continue;  // no descriptors to spare
     if (load < best_load) {
       best_load = load;
       best = int(i);
@@ -477,6 +644,7 @@ void Master::on_child_exit(uint32_t index, int status) {
     // A drained worker's matches have ended; one killed at the drain
     // deadline leaves its matches to the coordinator's sweep.
     mark_worker_down(index, !draining_);
+    forget_addresses(index);
   } else {
     shm::ProcessRow& row = seg_->process(index);
     shm::shared_store(row.pid, int32_t(0));
@@ -607,10 +775,7 @@ void Master::begin_drain(const char* why) {
   drain_started_ms_ = core::monotonic_ms();
   spdlog::info("{}: draining (up to {} ms)", why, cfg_.drain_timeout_ms);
   core::notify_service_manager("STOPPING=1");
-  if (listening_) {
-    uv_close(H(&listener_), nullptr);
-    listening_ = false;
-  }
+  stop_listening();
   seg_->set_state(shm::SegmentState::Draining);
   for (uint32_t i = 0; i < children_.size(); ++i) {
     uv_timer_stop(children_[i].respawn_timer);
@@ -657,9 +822,9 @@ void Master::begin_upgrade() {
   }
   const std::string& exe = core::executable_path();
   const std::vector<std::string>& args = core::original_argv();
-  uv_os_fd_t listen_fd = -1;
+  const int listen_fd = listen_fd_;
   const int admin_fd = admin_ ? admin_->fd() : -1;
-  if (exe.empty() || args.empty() || !listening_ || uv_fileno(H(&listener_), &listen_fd) != 0 || admin_fd < 0) {
+  if (exe.empty() || args.empty() || !listening_ || listen_fd < 0 || admin_fd < 0) {
     spdlog::error("SIGUSR2: cannot upgrade: the executable path, arguments or listening sockets are unknown");
     return;
   }
@@ -763,10 +928,7 @@ void Master::hand_over() {
   drain_started_ms_ = core::monotonic_ms();
   // Closing our copies leaves the sockets listening in the new master: its
   // accept queue never stopped, so no connection is refused.
-  if (listening_) {
-    uv_close(H(&listener_), nullptr);
-    listening_ = false;
-  }
+  stop_listening();
   admin_->close();
   for (uint32_t i = 0; i < children_.size(); ++i) {
     uv_timer_stop(children_[i].respawn_timer);
@@ -845,14 +1007,14 @@ int Master::run() {
   // Drained: close what is left so the loop can be closed cleanly.
   close_upgrade_pipe();
   for (uv_handle_t* h : {H(&sigterm_), H(&sigint_), H(&sighup_), H(&sigchld_), H(&sigusr2_), H(&heartbeat_timer_),
-                         H(&drain_timer_), H(&upgrade_timer_), H(&takeover_timer_)})
+                         H(&drain_timer_), H(&upgrade_timer_), H(&takeover_timer_), H(&accept_pause_timer_)})
     if (!uv_is_closing(h)) uv_close(h, nullptr);
   for (Child& c : children_) {
     if (c.pipe != nullptr) uv_close(H(c.pipe), [](uv_handle_t* h) { delete reinterpret_cast<uv_pipe_t*>(h); });
     c.pipe = nullptr;
     uv_close(H(c.respawn_timer), [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
   }
-  if (listening_) uv_close(H(&listener_), nullptr);
+  stop_listening();
   admin_->close();
   uv_run(loop_, UV_RUN_DEFAULT);
   uv_loop_close(loop_);

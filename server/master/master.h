@@ -5,7 +5,18 @@
 // the name), the eventfds, bind the game and admin ports, then fork the
 // coordinator and N workers (prefork).
 //
-// Accept path: accept in the master's libuv loop, pick the worker with the
+// Accept path: the master accepts itself (accept4 in a batch on a uv_poll of
+// the listen socket, so a refusal costs no allocation and no libuv handle)
+// and checks, in order: descriptors (EMFILE/ENFILE: the reserve-fd trick,
+// as libuv's and nginx's: close the spare, accept, refuse, reopen; with no
+// spare, accepting pauses 100 ms), the global cap (max_connections, all
+// workers' open counts plus handoffs in flight), the per-address cap
+// (max_connections_per_ip, counted here: +1 per handoff, -1 per close each
+// worker reports back on its IPC pipe, and a dead worker's share dropped at
+// once), and a worker with room (each publishes the connections its fd
+// limit allows). A refusal is Error(ServerFull or TooManyConnections) and
+// a close, counted by reason and logged once per thousand. Then pick the
+// worker with the
 // fewest connections (its open count in shared memory plus the handoffs
 // still in flight to it; round robin among equals; down or draining
 // workers skipped), send the socket over that worker's IPC pipe with
@@ -45,11 +56,14 @@
 
 #include <uv.h>
 
+#include <array>
 #include <cstdint>
 #include <memory>
+#include <unordered_map>
 #include <vector>
 
 #include "admin.h"
+#include "codec.h"
 #include "config/config.h"
 #include "shm/segment.h"
 
@@ -60,7 +74,10 @@ struct MasterStats {
   uint64_t handed_off = 0;
   uint64_t handoff_failed = 0;
   uint64_t refused_full = 0;
-  uint64_t refused_no_worker = 0;
+  uint64_t refused_no_worker = 0;  // no live worker, or none with descriptors to spare
+  uint64_t refused_per_address = 0;
+  uint64_t refused_fd_limit = 0;   // the master itself out of descriptors (EMFILE/ENFILE)
+  uint64_t accept_pauses = 0;
   uint64_t respawns = 0;
   uint64_t heartbeat_kills = 0;
   uint64_t mailbox_full = 0;
@@ -86,6 +103,8 @@ class Master {
     bool respawn_pending = false;
     bool fatal = false;  // exited 2: not respawned
     uv_timer_t* respawn_timer = nullptr;
+    std::array<uint8_t, 8> carry{};  // a close report split across reads
+    uint8_t carry_len = 0;
   };
   struct Handoff;
 
@@ -113,8 +132,15 @@ class Master {
   void reap_foreign_rows();
   void mark_worker_down(uint32_t index, bool tell_coordinator);
   bool own_worker(uint32_t index) const { return index >= base_ && index < base_ + cfg_.workers; }
-  void on_connection(uv_stream_t* server, int status);
-  void refuse(uv_tcp_t* client, int code, const char* text);
+  void on_listen_readable();
+  void admit(int fd, const sockaddr_storage& peer);
+  void shed_without_descriptors();
+  void refuse_fd(int fd, int code, const char* text, uint64_t& counter, const char* reason);
+  bool start_listening(int fd);
+  void stop_listening();
+  void count_address(uint32_t worker, uint64_t key, int delta);
+  void forget_addresses(uint32_t worker);
+  void on_worker_report(uint32_t index, ssize_t nread, const char* data);
   int pick_worker();
   void reap();
   void on_child_exit(uint32_t index, int status);
@@ -131,8 +157,17 @@ class Master {
   config::Config cfg_;
   std::unique_ptr<shm::Segment> seg_;
   uv_loop_t* loop_ = nullptr;
-  uv_tcp_t listener_;
+  int listen_fd_ = -1;
+  uv_poll_t listen_poll_;
+  uv_timer_t accept_pause_timer_;
+  int reserve_fd_ = -1;  // a spare descriptor for shedding at EMFILE
   bool listening_ = false;
+  proto::FrameEncoder refuse_enc_{256};
+  // Open connections per address key (core/address_key.h), in all and per
+  // worker slot (a dead worker's share is dropped at once).
+  std::unordered_map<uint64_t, uint32_t> per_address_;
+  std::vector<std::unordered_map<uint64_t, uint32_t>> per_address_by_worker_;
+  char report_buf_[4096];
   std::unique_ptr<admin::AdminServer> admin_;
   uv_signal_t sigterm_, sigint_, sighup_, sigchld_, sigusr2_;
   uv_timer_t heartbeat_timer_, drain_timer_, upgrade_timer_, takeover_timer_;

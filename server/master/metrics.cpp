@@ -134,7 +134,12 @@ std::string render_metrics(const AdminView& v) {
   w.family("skirmish_connections_refused_total", "counter", "Connections the master refused, by reason.");
   w.sample("skirmish_connections_refused_total", "reason=\"server_full\"", ms.refused_full);
   w.sample("skirmish_connections_refused_total", "reason=\"no_worker\"", ms.refused_no_worker);
+  w.sample("skirmish_connections_refused_total", "reason=\"per_address\"", ms.refused_per_address);
+  w.sample("skirmish_connections_refused_total", "reason=\"fd_limit\"", ms.refused_fd_limit);
   w.sample("skirmish_connections_refused_total", "reason=\"handoff_failed\"", ms.handoff_failed);
+  w.family("skirmish_accept_pauses_total", "counter",
+           "Times accepting paused for lack of any spare file descriptor.");
+  w.sample("skirmish_accept_pauses_total", "", ms.accept_pauses);
   w.family("skirmish_heartbeat_kills_total", "counter", "Children killed by the master for a stale heartbeat.");
   w.sample("skirmish_heartbeat_kills_total", "", ms.heartbeat_kills);
 

@@ -100,7 +100,11 @@ struct ProcessRow {
   ShmHistogram tick_pass_us;       // worker: wall time of one pass over its matches
   ShmHistogram tick_drift_us;      // worker: lateness of a pass's start
   ShmHistogram matchmaking_wait_ms;  // coordinator: ticket joined -> match formed
-  std::uint64_t reserved1[14];     // room to grow without a layout change
+  // Worker: client connections its descriptor limit allows (RLIMIT_NOFILE
+  // minus what it holds at start minus limits.reserved_fds); the master
+  // hands it no more. UINT64_MAX until the worker has written it.
+  std::uint64_t fd_capacity;
+  std::uint64_t reserved1[13];     // room to grow without a layout change
 };
 static_assert(std::is_trivially_copyable_v<ProcessRow>);
 static_assert(std::is_standard_layout_v<ProcessRow>);

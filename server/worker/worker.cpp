@@ -4,6 +4,7 @@
 
 #include <cstring>
 
+#include "core/address_key.h"
 #include "core/process.h"
 #include "match/match_store.h"
 #include "shm/atomic_field.h"
@@ -62,7 +63,11 @@ struct Callbacks {
     s->worker->forget(s);
     delete s;
   }
-  static void check(uv_check_t* c) { static_cast<Worker*>(c->data)->flush_dirty(); }
+  static void check(uv_check_t* c) {
+    auto* w = static_cast<Worker*>(c->data);
+    w->flush_dirty();
+    w->flush_reports();
+  }
   static void sweep(uv_timer_t* t) { static_cast<Worker*>(t->data)->sweep(); }
 };
 
@@ -120,6 +125,7 @@ bool Worker::accept_from(uv_stream_t* server) {
       port = ntohs(a->sin6_port);
     }
     snprintf(s->peer, sizeof s->peer, "%s:%d", ip, port);
+    s->address_key = core::address_key(ss);
   }
   s->decoder = FrameDecoder(DecodeLimits{.max_frame_bytes = cfg_.max_frame_bytes_handshake});
   s->tokens = cfg_.message_burst;
@@ -334,6 +340,7 @@ void Worker::close_now(Session* s) {
   --sessions_;
   ++stats_.closed;
   release_player(s);
+  report_closed(s->address_key);
   if (row_ != nullptr) {
     shm::shared_sub(row_->connections_open, uint64_t(1));
     shm::shared_add(row_->connections_closed, uint64_t(1));
@@ -395,6 +402,31 @@ void Worker::mark_dirty(Session* s) {
   s->dirty = true;
   s->dirty_next = dirty_head_;
   dirty_head_ = s;
+}
+
+void Worker::report_closed(uint64_t address_key) {
+  if (report_ == nullptr) return;
+  if (report_buf_.size() - report_off_ >= kMaxReportBytes) {
+    // The master has not read for a long while: it over-counts this
+    // address until this worker exits. Counted and logged, never silent.
+    if (++stats_.close_reports_dropped % 1000 == 1)
+      spdlog::warn("close reports to the master backed up: {} dropped", stats_.close_reports_dropped);
+    return;
+  }
+  const auto* b = reinterpret_cast<const uint8_t*>(&address_key);
+  report_buf_.insert(report_buf_.end(), b, b + sizeof address_key);
+}
+
+void Worker::flush_reports() {
+  if (report_ == nullptr || report_off_ == report_buf_.size()) return;
+  uv_buf_t b = uv_buf_init(reinterpret_cast<char*>(report_buf_.data() + report_off_),
+                           unsigned(report_buf_.size() - report_off_));
+  const int n = uv_try_write(report_, &b, 1);
+  if (n > 0) report_off_ += size_t(n);
+  if (report_off_ == report_buf_.size()) {
+    report_buf_.clear();
+    report_off_ = 0;
+  }
 }
 
 void Worker::flush_dirty() {

@@ -67,6 +67,7 @@ struct Stats {
   uint64_t mailbox_full = 0;
   uint64_t resumes = 0;
   uint64_t resume_failures = 0;
+  uint64_t close_reports_dropped = 0;  // see report_closed()
   std::array<uint64_t, shm::kErrorCodeSlots> errors_by_code{};
   shm::ShmHistogram tick_pass_us{};   // one pass over every owned match, us
   shm::ShmHistogram tick_drift_us{};  // lateness of a pass's start, us
@@ -99,6 +100,13 @@ class Worker {
   // sessions stay until their MatchEnd is delivered; call again (each
   // heartbeat) to send those on. Returns how many it sent on.
   size_t hand_over(uint32_t drain_ms);
+
+  // Closed connections are reported to the master (which counts open
+  // connections per address for limits.max_connections_per_ip): the
+  // address key of each, 8 bytes, written on `s` (the IPC pipe) once per
+  // loop iteration. Without a stream nothing is reported (tests).
+  void set_report_stream(uv_stream_t* s) { report_ = s; }
+  void report_closed(uint64_t address_key);
 
   // Closes every handle the worker owns so the loop can end.
   void close_all();
@@ -167,6 +175,7 @@ class Worker {
   void mark_dirty(Session* s);
   void flush(Session* s);
   void flush_dirty();
+  void flush_reports();
   void sweep();
   bool take_token(Session* s, int64_t now);
   void set_list(Session* s, ListNode& list, int64_t since);
@@ -209,6 +218,10 @@ class Worker {
   bool read_buf_busy_ = false;
   int64_t fake_now_ms_ = -1;  // >= 0: what now_ms() returns (FuzzAccess only)
   bool handing_over_ = false;  // binary upgrade: see hand_over()
+  uv_stream_t* report_ = nullptr;
+  std::vector<uint8_t> report_buf_;  // address keys of closed connections, not yet written
+  size_t report_off_ = 0;
+  static constexpr size_t kMaxReportBytes = 1 << 20;
   uint32_t hand_over_drain_ms_ = 0;
   proto::FrameEncoder hand_over_enc_{256};
 };

@@ -3,6 +3,10 @@
 #include <spdlog/spdlog.h>
 #include <uv.h>
 
+#include <dirent.h>
+#include <sys/resource.h>
+
+#include "core/address_key.h"
 #include "core/log.h"
 #include "core/process.h"
 #include "shm/atomic_field.h"
@@ -31,6 +35,22 @@ struct Proc {
   int64_t drain_deadline_ms = 0;
   char ipc_byte[64];
 };
+
+// Connections this process can hold: its descriptor limit, less what it
+// holds now (stdio, eventfds, IPC, the loop's), less the reserve kept for
+// the unexpected (logs, a handoff in flight).
+uint64_t fd_capacity(uint32_t reserved) {
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) return UINT64_MAX;
+  uint64_t open = 0;
+  if (DIR* d = opendir("/proc/self/fd")) {
+    while (dirent* e = readdir(d))
+      if (e->d_name[0] != '.') ++open;
+    closedir(d);
+  }
+  const uint64_t used = open + reserved;
+  return rl.rlim_cur > used ? rl.rlim_cur - used : 0;
+}
 
 void stop(Proc* p) {
   p->worker->close_all();
@@ -128,6 +148,10 @@ void on_ipc_read(uv_stream_t* s, ssize_t nread, const uv_buf_t*) {
       uv_tcp_t* t = new uv_tcp_t;
       uv_tcp_init(&p->loop, t);
       uv_accept(s, reinterpret_cast<uv_stream_t*>(t));
+      sockaddr_storage ss{};
+      int len = sizeof ss;
+      if (uv_tcp_getpeername(t, reinterpret_cast<sockaddr*>(&ss), &len) == 0)
+        p->worker->report_closed(core::address_key(ss));
       uv_close(reinterpret_cast<uv_handle_t*>(t), [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
       continue;
     }
@@ -155,6 +179,7 @@ int run_worker_process(const core::ChildContext& ctx) {
     spdlog::critical("ipc pipe: {}", uv_strerror(r));
     return 1;
   }
+  w.set_report_stream(reinterpret_cast<uv_stream_t*>(&p.ipc));
   uv_read_start(
       reinterpret_cast<uv_stream_t*>(&p.ipc),
       [](uv_handle_t* h, size_t, uv_buf_t* buf) {
@@ -171,6 +196,11 @@ int run_worker_process(const core::ChildContext& ctx) {
   p.heartbeat.data = &p;
   uv_timer_start(&p.heartbeat, on_heartbeat, 0, kHeartbeatMs);
 
+  const uint64_t capacity = fd_capacity(p.cfg.reserved_fds);
+  shm::shared_store(p.row->fd_capacity, capacity);
+  if (capacity < 16)
+    spdlog::warn("room for only {} connections: raise the descriptor limit (ulimit -n) or lower reserved_fds",
+                 capacity);
   shm::shared_store(p.row->heartbeat_ms, core::monotonic_ms());
   shm::shared_store(p.row->state, shm::ProcessState::Up);
   w.take_owned_matches();

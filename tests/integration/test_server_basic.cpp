@@ -40,21 +40,6 @@ struct TempConfig {
   }
 };
 
-std::string http_get(uint16_t port, const std::string& target) {
-  TestClient c;
-  if (!c.connect(port)) return "";
-  std::string req = "GET " + target + " HTTP/1.1\r\nHost: x\r\n\r\n";
-  c.send_raw({reinterpret_cast<const uint8_t*>(req.data()), req.size()});
-  std::string out;
-  char buf[4096];
-  pollfd p{c.fd(), POLLIN, 0};
-  while (poll(&p, 1, 5000) > 0) {
-    ssize_t n = ::recv(c.fd(), buf, sizeof buf, 0);
-    if (n <= 0) break;
-    out.append(buf, size_t(n));
-  }
-  return out;
-}
 
 ErrorCode error_code(const std::optional<std::vector<uint8_t>>& m) {
   REQUIRE(m);

@@ -30,21 +30,6 @@ const bool g_setup = [] {
   return true;
 }();
 
-std::string http_get(uint16_t port, const std::string& target) {
-  TestClient c;
-  if (!c.connect(port)) return "";
-  std::string req = "GET " + target + " HTTP/1.1\r\nHost: x\r\n\r\n";
-  c.send_raw({reinterpret_cast<const uint8_t*>(req.data()), req.size()});
-  std::string out;
-  char buf[4096];
-  pollfd p{c.fd(), POLLIN, 0};
-  while (poll(&p, 1, 5000) > 0) {
-    ssize_t n = ::recv(c.fd(), buf, sizeof buf, 0);
-    if (n <= 0) break;
-    out.append(buf, size_t(n));
-  }
-  return out;
-}
 
 bool healthy(uint16_t admin_port) { return http_get(admin_port, "/healthz").rfind("HTTP/1.1 200", 0) == 0; }
 
@@ -218,8 +203,15 @@ TEST_CASE("a failed upgrade leaves the old master serving") {
       return int(n) == nth;
     }, 15s));
     INFO(srv.log());
-    REQUIRE(srv.log().find(reason) != std::string::npos);
     REQUIRE(srv.running());
+    // The failed new master is reaped (a zombie still answers kill 0).
+    static const std::regex started(R"(SIGUSR2: new master pid (\d+))");
+    pid_t failed = 0;
+    for (std::sregex_iterator it(srv.log().begin(), srv.log().end(), started), end; it != end; ++it)
+      failed = pid_t(std::stoi((*it)[1]));
+    REQUIRE(failed > 0);
+    REQUIRE(wait_until([&] { return kill(failed, 0) != 0; }, 15s));
+    REQUIRE(srv.log().find(reason) != std::string::npos);
     // Still serving: a new player gets Welcome; the spare bank is down again.
     Loop loop;
     Client c(loop.get(), Options{.name = "after"});

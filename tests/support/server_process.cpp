@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -36,7 +37,7 @@ namespace {
 
 std::atomic<int> g_counter{0};
 
-pid_t spawn(const std::vector<std::string>& args, int* out_fd) {
+pid_t spawn(const std::vector<std::string>& args, int* out_fd, unsigned nofile = 0) {
   int p[2];
   if (pipe2(p, O_CLOEXEC) != 0) return -1;
   const pid_t parent = getpid();
@@ -49,6 +50,10 @@ pid_t spawn(const std::vector<std::string>& args, int* out_fd) {
     if (getppid() != parent) _exit(127);
     dup2(p[1], 1);
     dup2(p[1], 2);
+    if (nofile != 0) {
+      rlimit rl{nofile, nofile};
+      if (setrlimit(RLIMIT_NOFILE, &rl) != 0) _exit(126);
+    }
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);
@@ -72,7 +77,7 @@ void drain(int fd, std::string& into) {
 
 }  // namespace
 
-ServerProcess::ServerProcess(std::vector<std::string> extra_args, const std::string& config) {
+ServerProcess::ServerProcess(std::vector<std::string> extra_args, const std::string& config, unsigned nofile) {
   shm_name_ = "skt-" + std::to_string(getpid()) + "-" + std::to_string(g_counter++);
   // A test may name the segment itself (stale-segment tests).
   for (size_t i = 0; i + 1 < extra_args.size(); ++i)
@@ -84,7 +89,7 @@ ServerProcess::ServerProcess(std::vector<std::string> extra_args, const std::str
   std::vector<std::string> args{server_binary(), "--config", config_path(config), "--port", "0",
                                 "--admin-port", "0", "--shm-name", shm_name_};
   args.insert(args.end(), extra_args.begin(), extra_args.end());
-  pid_ = spawn(args, &log_fd_);
+  pid_ = spawn(args, &log_fd_, nofile);
 }
 
 ServerProcess::~ServerProcess() {

@@ -28,8 +28,9 @@ bool wait_until(const std::function<bool()>& cond, std::chrono::milliseconds tim
 class ServerProcess {
  public:
   // Extra flags after the defaults; `config` names a file in configs/.
+  // `nofile`: RLIMIT_NOFILE for the server (0 = inherit), as `ulimit -n`.
   explicit ServerProcess(std::vector<std::string> extra_args = {},
-                         const std::string& config = "skirmish.toml");
+                         const std::string& config = "skirmish.toml", unsigned nofile = 0);
   ~ServerProcess();  // SIGKILL if still running, then reap
   ServerProcess(const ServerProcess&) = delete;
   ServerProcess& operator=(const ServerProcess&) = delete;

@@ -15,9 +15,18 @@ using namespace proto;
 
 TestClient::~TestClient() { close(); }
 
-bool TestClient::connect(uint16_t port, const char* host) {
+bool TestClient::connect(uint16_t port, const char* host, const char* source) {
   close();
   fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (source != nullptr) {
+    sockaddr_in s{};
+    s.sin_family = AF_INET;
+    inet_pton(AF_INET, source, &s.sin_addr);
+    if (::bind(fd_, reinterpret_cast<sockaddr*>(&s), sizeof s) != 0) {
+      close();
+      return false;
+    }
+  }
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_port = htons(port);
@@ -108,6 +117,22 @@ bool TestClient::wait_closed(std::chrono::milliseconds timeout) {
     if (!recv(left) && !closed_ && std::chrono::steady_clock::now() >= deadline) return false;
   }
   return true;
+}
+
+std::string http_get(uint16_t port, const std::string& target) {
+  TestClient c;
+  if (!c.connect(port)) return "";
+  std::string req = "GET " + target + " HTTP/1.1\r\nHost: x\r\n\r\n";
+  c.send_raw({reinterpret_cast<const uint8_t*>(req.data()), req.size()});
+  std::string out;
+  char buf[4096];
+  pollfd p{c.fd(), POLLIN, 0};
+  while (poll(&p, 1, 5000) > 0) {
+    ssize_t n = ::recv(c.fd(), buf, sizeof buf, 0);
+    if (n <= 0) break;
+    out.append(buf, size_t(n));
+  }
+  return out;
 }
 
 }  // namespace skirmish::test

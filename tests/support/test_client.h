@@ -19,7 +19,9 @@ class TestClient {
   TestClient(const TestClient&) = delete;
   TestClient& operator=(const TestClient&) = delete;
 
-  bool connect(uint16_t port, const char* host = "127.0.0.1");
+  // `source`: bind to this local address first (another 127.0.0.x is
+  // another client address to the server's per-address cap).
+  bool connect(uint16_t port, const char* host = "127.0.0.1", const char* source = nullptr);
   void close();
   int fd() const { return fd_; }
 
@@ -53,5 +55,8 @@ class TestClient {
   proto::FrameDecoder dec_{proto::DecodeLimits{.max_frame_bytes = 1 << 20}};
   std::vector<std::vector<uint8_t>> ready_;
 };
+
+// One HTTP/1.1 GET on the admin port; the whole response ("" if no connect).
+std::string http_get(uint16_t port, const std::string& target);
 
 }  // namespace skirmish::test
