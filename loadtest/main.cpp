@@ -64,6 +64,10 @@ int main(int argc, char** argv) {
   app.add_option("--max-error-rate", o.max_error_rate,
                  "SLO: (errors + failed connects + drops) / messages sent (unset = none)")
       ->check(CLI::Range(0.0, 1.0));
+  app.add_option("--churn", o.churn_per_min,
+                 "share of the bots that leave each minute (mid-match or not) and join again as new players")
+      ->check(CLI::Range(0.0, 60.0))
+      ->capture_default_str();
   app.add_option("--report", o.report, "write PATH.json and PATH.html");
   app.add_option("--server-pid", o.server_pid, "sample this server's process tree (CPU, memory) from /proc");
   app.add_option("--name-prefix", o.name_prefix, "bot names are PREFIX<n>")->capture_default_str();

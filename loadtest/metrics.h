@@ -30,6 +30,7 @@ struct Metrics {
   uint64_t drops = 0;              // an established connection lost (then resumed or not)
   uint64_t resumes = 0;
   uint64_t write_queue_full = 0;
+  uint64_t churned = 0;            // bots that left (--churn) and joined again as new players
   std::array<uint64_t, client::kErrorCodeCount> errors{};  // Error messages by code
 
   uint64_t error_total() const {
@@ -56,6 +57,7 @@ struct Metrics {
     drops += o.drops;
     resumes += o.resumes;
     write_queue_full += o.write_queue_full;
+    churned += o.churned;
     for (size_t i = 0; i < errors.size(); ++i) errors[i] += o.errors[i];
   }
 };

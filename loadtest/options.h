@@ -16,6 +16,7 @@ struct Options {
   uint32_t threads = 1;       // one libuv loop (and a share of the bots) each
   double rate = 0;            // inputs per second per bot on a clock (open model); 0 = one per snapshot
   double ping_interval_s = 1; // each bot pings this often (Ping RTT histogram)
+  double churn_per_min = 0;   // share of the bots that leave each minute and come back as new players
   double max_p99_ms = 0;      // SLO on input->snapshot p99; 0 = none
   double max_error_rate = -1; // SLO on (errors + failed connects + drops) / messages sent; < 0 = none
   double warmup_s = 0;        // excluded from the latency summary (ramp settling)

@@ -49,6 +49,7 @@ json metrics_json(const Metrics& m) {
               {"drops", m.drops},
               {"resumes", m.resumes},
               {"write_queue_full", m.write_queue_full},
+              {"churned", m.churned},
               {"errors", errors},
               {"errors_total", m.error_total()}};
 }
@@ -145,6 +146,7 @@ bool write_json(const Run& run, const std::string& path, std::string& error) {
                   {"duration_s", o.duration_s}, {"seed", o.seed},
                   {"threads", o.threads},   {"rate", o.rate},
                   {"ping_interval_s", o.ping_interval_s}, {"warmup_s", o.warmup_s},
+                  {"churn_per_min", o.churn_per_min},
                   {"max_p99_ms", o.max_p99_ms}, {"max_error_rate", o.max_error_rate},
                   {"server_pid", o.server_pid}};
   j["machine"] = {{"hostname", run.machine.hostname},

@@ -27,6 +27,7 @@ struct Shard::Bot {
   uint64_t connect_ns = 0, queue_ns = 0, ping_ns = 0;
   uint32_t ping_nonce = 0;
   bool status_asked = false;  // QueueStatus asked after a resume, not yet answered
+  bool churning = false;      // closed by --churn: joins again as a new player once closed
   uint8_t slot = 0;
   // Random walk.
   int8_t mx = 0, my = 0;
@@ -106,6 +107,11 @@ struct Shard::Bot {
       if (i < shard->local_.errors.size()) ++shard->local_.errors[i];
     };
     cb.on_closed = [this](int) {
+      if (churning && !shard->stopping_) {
+        churning = false;
+        connect();  // a new player: Hello, not Resume
+        return;
+      }
       if (phase == Phase::Connecting && shard->stopping_ == false) ++shard->local_.connect_failures;
       phase = Phase::Closed;
     };
@@ -120,6 +126,8 @@ struct Shard::Bot {
 
   void connect() {
     phase = Phase::Connecting;
+    pend_n = 0;
+    match_id = 0;
     connect_ns = now_ns();
     if (c->connect(shard->opts_.host.c_str(), shard->opts_.port) != 0) {
       ++shard->local_.connect_failures;
@@ -220,6 +228,9 @@ void Shard::run() {
   init_timer(clock_timer_);
   init_timer(ping_timer_);
   init_timer(publish_timer_);
+  init_timer(churn_timer_);
+  if (opts_.churn_per_min > 0)
+    uv_timer_start(&churn_timer_, [](uv_timer_t* t) { static_cast<Shard*>(t->data)->on_churn(); }, 1000, 1000);
   uv_timer_start(&ramp_timer_, [](uv_timer_t* t) { static_cast<Shard*>(t->data)->on_ramp(); }, 0, 10);
   if (opts_.rate > 0) {
     const double slot_ms = 1000.0 / opts_.rate / kClockSlots;
@@ -259,6 +270,25 @@ void Shard::on_clock() {
     ++clock_slots_done_;
   }
   if (clock_slots_done_ < due) clock_slots_done_ = due;  // more than 4 periods behind: skip, not burst
+}
+
+void Shard::on_churn() {
+  // This second's share of the churn; the fraction carries over.
+  churn_due_ += double(n_bots_) * opts_.churn_per_min / 60.0;
+  uint64_t& rng = churn_rng_;
+  for (uint32_t tries = 0; churn_due_ >= 1.0 && tries < 4 * n_bots_ && connected_ > 0; ++tries) {
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    Bot& b = *bots_[rng % connected_];
+    if (b.churning || b.phase == Bot::Phase::Waiting || b.phase == Bot::Phase::Connecting ||
+        b.phase == Bot::Phase::Closed)
+      continue;
+    b.churning = true;
+    ++local_.churned;
+    churn_due_ -= 1.0;
+    b.c->close();  // mid-match or not: players leave when they leave
+  }
 }
 
 void Shard::on_pings() {
@@ -311,7 +341,7 @@ void Shard::close_all() {
       local_.snapshot_rate.record(uint64_t(double(b->match_snapshots - 1) / secs * 1000.0));
     }
   for (auto& b : bots_) b->c->close();
-  for (uv_timer_t* t : {&ramp_timer_, &clock_timer_, &ping_timer_, &publish_timer_})
+  for (uv_timer_t* t : {&ramp_timer_, &clock_timer_, &ping_timer_, &publish_timer_, &churn_timer_})
     uv_close(reinterpret_cast<uv_handle_t*>(t), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&stop_async_), nullptr);
 }

@@ -51,6 +51,7 @@ class Shard {
   void on_ramp();
   void on_clock();    // open model: inputs due in this slot
   void on_pings();
+  void on_churn();    // --churn: some bots leave and join again as new players
   void on_publish();  // interval metrics -> pending, under mu_
   void close_all();
 
@@ -63,7 +64,9 @@ class Shard {
   std::thread thread_;
   uv_loop_t loop_;
   uv_async_t stop_async_;
-  uv_timer_t ramp_timer_, clock_timer_, ping_timer_, publish_timer_;
+  uv_timer_t ramp_timer_, clock_timer_, ping_timer_, publish_timer_, churn_timer_;
+  double churn_due_ = 0;
+  uint64_t churn_rng_ = 0x2545F4914F6CDD1Dull;
   std::vector<std::unique_ptr<Bot>> bots_;
   uint32_t connected_ = 0;  // bots started so far
   uint64_t start_ns_ = 0;
