@@ -69,7 +69,7 @@ struct Master::Handoff {
   uv_tcp_t* client;
   Master* master;
   uint32_t worker;
-  uint64_t key;  // address key, counted per address
+  uint64_t seq;  // the worker's nth socket (Child::open_by_seq)
 };
 
 Master::Master(const config::Config& cfg) : cfg_(cfg) {}
@@ -180,7 +180,6 @@ bool Master::start_common(std::string& error) {
   }
 
   reserve_fd_ = open("/dev/null", O_RDONLY | O_CLOEXEC);
-  per_address_by_worker_.resize(seg_->process_count());
   children_.resize(seg_->process_count());
   for (uint32_t i = 0; i < children_.size(); ++i) {
     children_[i].respawn_timer = new uv_timer_t;
@@ -351,6 +350,8 @@ bool Master::spawn(uint32_t index) {
   uv_pipe_init(loop_, c.pipe, is_worker(index) ? 1 : 0);
   uv_pipe_open(c.pipe, sv[0]);
   c.carry_len = 0;
+  c.next_seq = 0;
+  c.open_by_seq.clear();
   if (is_worker(index)) {
     // The worker reports the address key of each connection it closes.
     c.pipe->data = this;
@@ -494,7 +495,8 @@ void Master::admit(int fd, const sockaddr_storage& peer) {
     uv_close(H(client), [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
     return;
   }
-  auto* h = new Handoff{{}, client, this, uint32_t(w), key};
+  Child& ch = children_[w];
+  auto* h = new Handoff{{}, client, this, uint32_t(w), ch.next_seq};
   h->req.data = h;
   static char byte = 'c';  // uv_write2 needs at least one byte beside the fd
   uv_buf_t buf = uv_buf_init(&byte, 1);
@@ -505,7 +507,10 @@ void Master::admit(int fd, const sockaddr_storage& peer) {
                         ++hh->master->stats_.handoff_failed;
                         Child& c = hh->master->children_[hh->worker];
                         if (c.handed > 0) --c.handed;
-                        hh->master->count_address(hh->worker, hh->key, -1);
+                        if (auto it = c.open_by_seq.find(hh->seq); it != c.open_by_seq.end()) {
+                          hh->master->count_address(it->second, -1);
+                          c.open_by_seq.erase(it);
+                        }
                         SPDLOG_DEBUG("handoff to worker {} failed: {}", hh->worker, uv_strerror(st));
                       }
                       // The worker holds its own copy now (or the handoff
@@ -519,9 +524,10 @@ void Master::admit(int fd, const sockaddr_storage& peer) {
     delete h;
     return;
   }
-  ++children_[w].handed;
+  ++ch.handed;
   ++stats_.handed_off;
-  count_address(uint32_t(w), key, +1);
+  ch.open_by_seq.emplace(ch.next_seq++, key);
+  count_address(key, +1);
 }
 
 void Master::refuse_fd(int fd, int code, const char* text, uint64_t& counter, const char* reason) {
@@ -533,29 +539,22 @@ void Master::refuse_fd(int fd, int code, const char* text, uint64_t& counter, co
   if (++counter % 1000 == 1) spdlog::warn("connection refused: {} ({} so far)", reason, counter);
 }
 
-void Master::count_address(uint32_t worker, uint64_t key, int delta) {
-  auto bump = [&](std::unordered_map<uint64_t, uint32_t>& m) {
-    if (delta > 0) {
-      ++m[key];
-      return;
-    }
-    auto it = m.find(key);
-    if (it == m.end()) return;
-    if (--it->second == 0) m.erase(it);
-  };
-  bump(per_address_);
-  bump(per_address_by_worker_[worker]);
+void Master::count_address(uint64_t key, int delta) {
+  if (delta > 0) {
+    ++per_address_[key];
+    return;
+  }
+  auto it = per_address_.find(key);
+  if (it == per_address_.end()) return;
+  if (--it->second == 0) per_address_.erase(it);
 }
 
 void Master::forget_addresses(uint32_t worker) {
-  for (auto& [key, n] : per_address_by_worker_[worker]) {
-    auto it = per_address_.find(key);
-    if (it == per_address_.end()) continue;
-    it->second = it->second > n ? it->second - n : 0;
-    if (it->second == 0) per_address_.erase(it);
-  }
-  per_address_by_worker_[worker].clear();
-  children_[worker].carry_len = 0;
+  Child& c = children_[worker];
+  for (auto& [seq, key] : c.open_by_seq) count_address(key, -1);
+  c.open_by_seq.clear();
+  c.next_seq = 0;
+  c.carry_len = 0;
 }
 
 void Master::on_worker_report(uint32_t index, ssize_t nread, const char* data) {
@@ -569,9 +568,12 @@ void Master::on_worker_report(uint32_t index, ssize_t nread, const char* data) {
     c.carry_len = uint8_t(c.carry_len + take);
     i += take;
     if (c.carry_len == 8) {
-      uint64_t key;
-      std::memcpy(&key, c.carry.data(), 8);
-      count_address(index, key, -1);
+      uint64_t seq;
+      std::memcpy(&seq, c.carry.data(), 8);
+      if (auto it = c.open_by_seq.find(seq); it != c.open_by_seq.end()) {
+        count_address(it->second, -1);
+        c.open_by_seq.erase(it);
+      }
       c.carry_len = 0;
     }
   }

@@ -12,8 +12,8 @@
 // spare, accepting pauses 100 ms), the global cap (max_connections, all
 // workers' open counts plus handoffs in flight), the per-address cap
 // (max_connections_per_ip, counted here: +1 per handoff, -1 per close each
-// worker reports back on its IPC pipe, and a dead worker's share dropped at
-// once), and a worker with room (each publishes the connections its fd
+// worker reports back on its IPC pipe by handoff number, and a dead
+// worker's share dropped at once), and a worker with room (each publishes the connections its fd
 // limit allows). A refusal is Error(ServerFull or TooManyConnections) and
 // a close, counted by reason and logged once per thousand. Then pick the
 // worker with the
@@ -105,6 +105,11 @@ class Master {
     uv_timer_t* respawn_timer = nullptr;
     std::array<uint8_t, 8> carry{};  // a close report split across reads
     uint8_t carry_len = 0;
+    // Per-address accounting: the nth socket sent to this worker is seq n
+    // (the worker counts the same way); it reports closes by seq, so an
+    // address is known here even for a peer gone before the worker looks.
+    uint64_t next_seq = 0;
+    std::unordered_map<uint64_t, uint64_t> open_by_seq;  // seq -> address key
   };
   struct Handoff;
 
@@ -138,7 +143,7 @@ class Master {
   void refuse_fd(int fd, int code, const char* text, uint64_t& counter, const char* reason);
   bool start_listening(int fd);
   void stop_listening();
-  void count_address(uint32_t worker, uint64_t key, int delta);
+  void count_address(uint64_t key, int delta);
   void forget_addresses(uint32_t worker);
   void on_worker_report(uint32_t index, ssize_t nread, const char* data);
   int pick_worker();
@@ -163,10 +168,9 @@ class Master {
   int reserve_fd_ = -1;  // a spare descriptor for shedding at EMFILE
   bool listening_ = false;
   proto::FrameEncoder refuse_enc_{256};
-  // Open connections per address key (core/address_key.h), in all and per
-  // worker slot (a dead worker's share is dropped at once).
+  // Open connections per address key (core/address_key.h); each worker's
+  // share is in its Child::open_by_seq.
   std::unordered_map<uint64_t, uint32_t> per_address_;
-  std::vector<std::unordered_map<uint64_t, uint32_t>> per_address_by_worker_;
   char report_buf_[4096];
   std::unique_ptr<admin::AdminServer> admin_;
   uv_signal_t sigterm_, sigint_, sighup_, sigchld_, sigusr2_;

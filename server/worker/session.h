@@ -73,7 +73,7 @@ struct Session {
   uint32_t player_wire = 0;  // players-table handle (shm/handle.h), 0 none
   uint32_t token[4] = {};
   char peer[48] = {};
-  uint64_t address_key = 0;  // core::address_key of the peer, for the master's per-address count
+  uint64_t handoff_seq = UINT64_MAX;  // nth socket from the master (close reports); MAX = not from it
 
   // Play (worker/play.cpp). match_wire is the match this session is seated
   // in as far as this worker told the client (MatchFound sent), 0 none.

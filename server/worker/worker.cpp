@@ -4,7 +4,6 @@
 
 #include <cstring>
 
-#include "core/address_key.h"
 #include "core/process.h"
 #include "match/match_store.h"
 #include "shm/atomic_field.h"
@@ -98,7 +97,11 @@ int64_t Worker::now_ms() const { return fake_now_ms_ >= 0 ? fake_now_ms_ : int64
 
 void Worker::apply_config(const config::Config& cfg) { cfg_ = cfg; }
 
-bool Worker::accept_from(uv_stream_t* server) {
+bool Worker::accept_from(uv_stream_t* server) { return accept_session(server, UINT64_MAX); }
+
+bool Worker::accept_handoff(uv_stream_t* ipc) { return accept_session(ipc, take_handoff_seq()); }
+
+bool Worker::accept_session(uv_stream_t* server, uint64_t seq) {
   auto* s = new Session();
   s->worker = this;
   s->id = next_session_id_++;
@@ -107,8 +110,10 @@ bool Worker::accept_from(uv_stream_t* server) {
   s->tcp.data = s;
   if (uv_accept(server, reinterpret_cast<uv_stream_t*>(&s->tcp)) != 0) {
     uv_close(reinterpret_cast<uv_handle_t*>(&s->tcp), Callbacks::closed);
+    if (seq != UINT64_MAX) report_closed(seq);
     return false;
   }
+  s->handoff_seq = seq;
   uv_tcp_nodelay(&s->tcp, 1);
   sockaddr_storage ss;
   int len = sizeof ss;
@@ -125,7 +130,6 @@ bool Worker::accept_from(uv_stream_t* server) {
       port = ntohs(a->sin6_port);
     }
     snprintf(s->peer, sizeof s->peer, "%s:%d", ip, port);
-    s->address_key = core::address_key(ss);
   }
   s->decoder = FrameDecoder(DecodeLimits{.max_frame_bytes = cfg_.max_frame_bytes_handshake});
   s->tokens = cfg_.message_burst;
@@ -340,7 +344,7 @@ void Worker::close_now(Session* s) {
   --sessions_;
   ++stats_.closed;
   release_player(s);
-  report_closed(s->address_key);
+  if (s->handoff_seq != UINT64_MAX) report_closed(s->handoff_seq);
   if (row_ != nullptr) {
     shm::shared_sub(row_->connections_open, uint64_t(1));
     shm::shared_add(row_->connections_closed, uint64_t(1));
@@ -404,7 +408,7 @@ void Worker::mark_dirty(Session* s) {
   dirty_head_ = s;
 }
 
-void Worker::report_closed(uint64_t address_key) {
+void Worker::report_closed(uint64_t seq) {
   if (report_ == nullptr) return;
   if (report_buf_.size() - report_off_ >= kMaxReportBytes) {
     // The master has not read for a long while: it over-counts this
@@ -413,8 +417,8 @@ void Worker::report_closed(uint64_t address_key) {
       spdlog::warn("close reports to the master backed up: {} dropped", stats_.close_reports_dropped);
     return;
   }
-  const auto* b = reinterpret_cast<const uint8_t*>(&address_key);
-  report_buf_.insert(report_buf_.end(), b, b + sizeof address_key);
+  const auto* b = reinterpret_cast<const uint8_t*>(&seq);
+  report_buf_.insert(report_buf_.end(), b, b + sizeof seq);
 }
 
 void Worker::flush_reports() {

@@ -85,6 +85,15 @@ class Worker {
 
   // Takes one pending connection. Returns false if it could not.
   bool accept_from(uv_stream_t* server);
+  // The next socket from the master's IPC pipe: accept_from with its
+  // handoff number recorded (and reported when it closes, even if the
+  // accept fails).
+  bool accept_handoff(uv_stream_t* ipc);
+  uint64_t take_handoff_seq() { return handoff_seq_++; }
+ private:
+  bool accept_session(uv_stream_t* server, uint64_t seq);
+
+ public:
 
   // Applies the keys that may change live (timeouts, rates, frame caps for
   // new frames).
@@ -103,10 +112,11 @@ class Worker {
 
   // Closed connections are reported to the master (which counts open
   // connections per address for limits.max_connections_per_ip): the
-  // address key of each, 8 bytes, written on `s` (the IPC pipe) once per
-  // loop iteration. Without a stream nothing is reported (tests).
+  // handoff number of each (the nth socket taken from the IPC pipe is n,
+  // counted from 0), 8 bytes, written on `s` (the IPC pipe) once per loop
+  // iteration. Without a stream nothing is reported (tests).
   void set_report_stream(uv_stream_t* s) { report_ = s; }
-  void report_closed(uint64_t address_key);
+  void report_closed(uint64_t seq);
 
   // Closes every handle the worker owns so the loop can end.
   void close_all();
@@ -219,6 +229,7 @@ class Worker {
   int64_t fake_now_ms_ = -1;  // >= 0: what now_ms() returns (FuzzAccess only)
   bool handing_over_ = false;  // binary upgrade: see hand_over()
   uv_stream_t* report_ = nullptr;
+  uint64_t handoff_seq_ = 0;
   std::vector<uint8_t> report_buf_;  // address keys of closed connections, not yet written
   size_t report_off_ = 0;
   static constexpr size_t kMaxReportBytes = 1 << 20;

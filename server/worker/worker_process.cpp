@@ -6,7 +6,6 @@
 #include <dirent.h>
 #include <sys/resource.h>
 
-#include "core/address_key.h"
 #include "core/log.h"
 #include "core/process.h"
 #include "shm/atomic_field.h"
@@ -148,14 +147,11 @@ void on_ipc_read(uv_stream_t* s, ssize_t nread, const uv_buf_t*) {
       uv_tcp_t* t = new uv_tcp_t;
       uv_tcp_init(&p->loop, t);
       uv_accept(s, reinterpret_cast<uv_stream_t*>(t));
-      sockaddr_storage ss{};
-      int len = sizeof ss;
-      if (uv_tcp_getpeername(t, reinterpret_cast<sockaddr*>(&ss), &len) == 0)
-        p->worker->report_closed(core::address_key(ss));
+      p->worker->report_closed(p->worker->take_handoff_seq());
       uv_close(reinterpret_cast<uv_handle_t*>(t), [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
       continue;
     }
-    p->worker->accept_from(s);
+    p->worker->accept_handoff(s);
   }
 }
 

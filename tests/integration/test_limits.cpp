@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 
 #include <signal.h>
+#include <sys/socket.h>
 
 #include <regex>
 
@@ -75,6 +76,21 @@ TEST_CASE("the per-address cap refuses the next connection from that address and
   }
   TestClient over;
   REQUIRE(handshake(over, srv.port(), "127.0.0.1") == Outcome::Refused);
+
+  // Connect-and-reset, 200 times from a third address: a peer gone before
+  // its worker looks at it still counts down when its socket closes.
+  for (int i = 0; i < 200; ++i) {
+    TestClient r;
+    if (!r.connect(srv.port(), "127.0.0.1", "127.0.0.3")) continue;
+    linger lg{1, 0};
+    setsockopt(r.fd(), SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+  }  // close() with linger 0: a reset
+  std::vector<std::unique_ptr<TestClient>> third;
+  for (int i = 0; i < 8; ++i) {
+    auto c = std::make_unique<TestClient>();
+    REQUIRE(wait_until([&] { return handshake(*c, srv.port(), "127.0.0.3") == Outcome::Welcome; }, 10s));
+    third.push_back(std::move(c));
+  }
 
   // A worker killed with its connections: it reports nothing, the master
   // drops its share at once. Once every old connection is gone, eight new
