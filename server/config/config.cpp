@@ -91,6 +91,8 @@ constexpr Key kKeys[] = {
             &Config::max_frame_bytes),
     int_key("limits", "write_queue_bytes", 4096, 1073741824,
             &Config::write_queue_bytes),
+    int_key("limits", "socket_send_buffer_bytes", 0, 16777216,
+            &Config::socket_send_buffer_bytes),
     int_key("limits", "messages_per_second", 1, 100000,
             &Config::messages_per_second),
     int_key("limits", "message_burst", 1, 1000000, &Config::message_burst),

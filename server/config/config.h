@@ -48,6 +48,7 @@ struct Config {
   std::uint32_t max_frame_bytes_handshake = 256;  // before Welcome
   std::uint32_t max_frame_bytes = 4096;           // >= the handshake cap
   std::uint32_t write_queue_bytes = 262144;       // per client
+  std::uint32_t socket_send_buffer_bytes = 65536; // SO_SNDBUF per client; 0 = kernel autotuning
   std::uint32_t messages_per_second = 120;        // per client, sustained
   std::uint32_t message_burst = 240;              // per client, bucket size
   std::uint32_t mailbox_depth = 4096;             // events per process ring

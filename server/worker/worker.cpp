@@ -115,6 +115,12 @@ bool Worker::accept_session(uv_stream_t* server, uint64_t seq) {
   }
   s->handoff_seq = seq;
   uv_tcp_nodelay(&s->tcp, 1);
+  if (cfg_.socket_send_buffer_bytes != 0) {
+    // A client that never reads would otherwise pin up to tcp_wmem's
+    // maximum (4 MiB) of kernel memory before write_queue_bytes applies.
+    int size = int(cfg_.socket_send_buffer_bytes);
+    uv_send_buffer_size(reinterpret_cast<uv_handle_t*>(&s->tcp), &size);
+  }
   sockaddr_storage ss;
   int len = sizeof ss;
   if (uv_tcp_getpeername(&s->tcp, reinterpret_cast<sockaddr*>(&ss), &len) == 0) {

@@ -95,6 +95,7 @@ const Range kRanges[] = {
     {"limits", "max_frame_bytes_handshake", 64, 65536},
     {"limits", "max_frame_bytes", 256, 16777216},
     {"limits", "write_queue_bytes", 4096, 1073741824},
+    {"limits", "socket_send_buffer_bytes", 0, 16777216},
     {"limits", "messages_per_second", 1, 100000},
     {"limits", "message_burst", 1, 1000000},
     {"limits", "mailbox_depth", 16, 1048576},
@@ -209,7 +210,7 @@ TEST_CASE("shipped skirmish.toml writes out every key", "[config]") {
   const std::string text = read_text(configs_dir() + "skirmish.toml");
   REQUIRE_FALSE(text.empty());
   const auto keys = cfg::known_keys();
-  CHECK(keys.size() == 7 + 12 + 7 + 8 + 5);
+  CHECK(keys.size() == 7 + 13 + 7 + 8 + 5);
   for (const std::string& full : keys) {
     const std::string table = full.substr(0, full.find('.'));
     const std::string key = full.substr(full.find('.') + 1);
