@@ -101,6 +101,8 @@ def main():
     ap.add_argument("--loadtest", required=True)
     ap.add_argument("--hostile", required=True)
     ap.add_argument("--config", required=True)
+    ap.add_argument("--report-latency-only", action="store_true",
+                    help="print the p99 comparison without failing on it (sanitizer builds)")
     opts = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="skirmish-hostile-")
     config = os.path.join(tmp, "server.toml")
@@ -166,7 +168,10 @@ def main():
         bound = p_base * 1.25 + 2.0
         print(f"input->snapshot p99: {p_base:.1f} ms alone, {p_att:.1f} ms under attack (bound {bound:.1f} ms)",
               flush=True)
-        if p_att > bound:
+        if p_att > bound and opts.report_latency_only:
+            print(f"NOTE p99 bound not held ({p_att:.1f} > {bound:.1f} ms); not judged in a sanitizer build",
+                  flush=True)
+        elif p_att > bound:
             fail(f"p99 under attack {p_att:.1f} ms exceeds 1.25 x {p_base:.1f} ms + 2 ms")
 
         if respawns(admin) != 0 or re.search(r"(killed by signal|exited with status)", open(log_path).read()):
