@@ -1,6 +1,7 @@
 # The two commands (README):
 #   make run    install what is missing, build, start the server on configs/skirmish.toml
-#   make test   install what is missing, build (normal + ASan/UBSan), run every test
+#   make test   install what is missing, build (normal + ASan/UBSan), run every test,
+#               then the fuzzers for FUZZ_SECONDS each (clang, build-fuzz/)
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
 CONFIG     ?= configs/skirmish.toml
@@ -8,7 +9,9 @@ JOBS       ?= $(shell nproc)
 CMAKE_GEN  := -G Ninja
 CTEST      := ctest --output-on-failure --timeout 300 -j $(JOBS)
 
-.PHONY: all deps test-deps build build-asan run test test-normal test-asan bench clean
+FUZZ_SECONDS ?= 60
+
+.PHONY: all deps test-deps build build-asan run test test-normal test-asan test-fuzz bench clean
 
 all: build
 
@@ -41,11 +44,16 @@ test-asan: test-deps build-asan
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 $(CTEST)
 
-test: test-normal test-asan
+# libFuzzer on the frame decoder, the session dispatch and the config loader
+# (fuzz/README.md); any crash, leak or timeout fails.
+test-fuzz: test-deps
+	FUZZ_SECONDS=$(FUZZ_SECONDS) fuzz/run.sh
+
+test: test-normal test-asan test-fuzz
 
 # Prints figures; not a test. See bench/README.md.
 bench: build
 	bench/run_handoff_bench.sh $(BUILD)
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz

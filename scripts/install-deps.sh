@@ -14,8 +14,10 @@ if [[ "${1:-}" == "--test" ]]; then
   # procps: ps/pgrep in process tests; python3: wire-format example tests;
   # chromium: the load-test HTML report rendered headless; tmux: the
   # terminal client driven through a real terminal; python3-yaml: the
-  # deploy/ manifests checked; prometheus: promtool checks /metrics.
-  pkgs+=(procps python3 python3-flatbuffers curl chromium tmux python3-yaml prometheus)
+  # deploy/ manifests checked; prometheus: promtool checks /metrics;
+  # clang and its runtime: the libFuzzer fuzzers (fuzz/).
+  pkgs+=(procps python3 python3-flatbuffers curl chromium tmux python3-yaml prometheus
+         clang libclang-rt-14-dev)
 fi
 
 missing=()
