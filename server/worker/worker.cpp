@@ -46,6 +46,9 @@ struct Callbacks {
     Worker* w = s->worker;
     s->writing = false;
     s->inflight.clear();
+    // A backlog's buffer goes back to the heap once written, as `out`'s
+    // does in flush(): memory follows the queue, not its worst moment.
+    if (s->inflight.capacity() > kKeepBufferBytes) std::vector<uint8_t>().swap(s->inflight);
     if (s->state == SessionState::Closed) return;
     if (status < 0) {
       w->close_now(s);
