@@ -9,7 +9,9 @@ JOBS       ?= $(shell nproc)
 CMAKE_GEN  := -G Ninja
 CTEST      := ctest --output-on-failure --timeout 300 -j $(JOBS)
 
+FUZZ_BUILD   ?= build-fuzz
 FUZZ_SECONDS ?= 60
+FUZZERS      := fuzz_frame_decoder fuzz_dispatch fuzz_config
 
 .PHONY: all deps test-deps build build-asan run test test-normal test-asan test-fuzz bench clean
 
@@ -46,8 +48,14 @@ test-asan: test-deps build-asan
 
 # libFuzzer on the frame decoder, the session dispatch and the config loader
 # (fuzz/README.md); any crash, leak or timeout fails.
+# Through ctest (label fuzz: fuzz/run.sh per fuzzer), so the run ends with
+# ctest's summary line; each fuzzer's figures are in $(FUZZ_BUILD)/logs/.
+# fuzz/run.sh alone does the same without ctest and prints the figures.
 test-fuzz: test-deps
-	FUZZ_SECONDS=$(FUZZ_SECONDS) fuzz/run.sh
+	CC=clang CXX=clang++ cmake -S . -B $(FUZZ_BUILD) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DSKIRMISH_FUZZ=ON -DSKIRMISH_FUZZ_SECONDS=$(FUZZ_SECONDS) >/dev/null
+	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target make_seed_corpus $(FUZZERS)
+	cd $(FUZZ_BUILD) && ctest --output-on-failure -L fuzz
 
 test: test-normal test-asan test-fuzz
 
@@ -56,4 +64,4 @@ bench: build
 	bench/run_handoff_bench.sh $(BUILD)
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
