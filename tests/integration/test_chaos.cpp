@@ -46,29 +46,6 @@ uint32_t busiest(const std::map<uint32_t, int>& owned) {
   return best;
 }
 
-// Every bot got MatchEnd of the match it was first put in, with all four
-// players in the results; every dropped bot resumed.
-void check_survived(Round& r) {
-  std::map<uint32_t, int> players_of;
-  int dropped = 0;
-  for (auto& b : r.bots) {
-    INFO("bot " << b->c->player_id() << " drops " << b->drops << " resumes " << b->c->stats().resumes);
-    REQUIRE(b->match_ends >= 1);
-    REQUIRE(b->end_match_id == *b->match_ids.begin());
-    REQUIRE(b->results.size() == 4);
-    ++players_of[b->end_match_id];
-    if (b->drops > 0) {
-      ++dropped;
-      REQUIRE(b->c->stats().resumes >= uint64_t(b->drops));
-      REQUIRE(b->c->stats().reconnect_give_ups == 0);
-    }
-    for (ErrorCode e : b->errors)  // a resume that raced the server's notice of the drop
-      REQUIRE(e == ErrorCode::BadToken);
-  }
-  for (auto& [id, n] : players_of) REQUIRE(n == 4);
-  WARN(dropped << " of " << r.bots.size() << " bots lost their connection and resumed");
-}
-
 // The server still answers: a fresh client gets Welcome and Pong, and every
 // process is alive (none stuck on a lock would miss its heartbeat).
 void check_alive(ServerProcess& srv, Loop& loop) {
@@ -102,7 +79,8 @@ TEST_CASE("a worker killed with -9 mid-match: its matches are adopted and its pl
   REQUIRE(::kill(pid, SIGKILL) == 0);
 
   REQUIRE(loop.run_until([&] { return all(r, [](const Bot& b) { return b.match_ends >= 1; }); }, 40s));
-  check_survived(r);
+  const int dropped = check_survived(r);
+  WARN(dropped << " of " << r.bots.size() << " bots lost their connection and resumed");
   REQUIRE(srv.log().find("adopted by worker") != std::string::npos);
   uint64_t worst_gap = 0;
   for (auto& b : r.bots)
@@ -126,7 +104,8 @@ TEST_CASE("a worker stopped with SIGSTOP is replaced and its matches go on") {
   REQUIRE(::kill(pid, SIGSTOP) == 0);
   REQUIRE(srv.wait_log("missed its heartbeat", 10s));
   REQUIRE(loop.run_until([&] { return all(r, [](const Bot& b) { return b.match_ends >= 1; }); }, 40s));
-  check_survived(r);
+  const int dropped = check_survived(r);
+  WARN(dropped << " of " << r.bots.size() << " bots lost their connection and resumed");
 }
 
 TEST_CASE("the coordinator killed with -9 mid-matchmaking: every bot is matched exactly once") {
