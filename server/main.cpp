@@ -4,6 +4,8 @@
 // Exit codes: 0 clean stop, 1 a start-up failure (port in use, segment owned
 // by a live server, ...), 2 a bad config or flag (so a supervisor does not
 // respawn it in a loop).
+#include <unistd.h>
+
 #include <cstdio>
 
 #include "config/config.h"
@@ -25,6 +27,12 @@ int main(int argc, char** argv) {
     return opts.exit_code;
   }
   log::init_logging("master", *log::parse_level(opts.config.log_level));
+  if (opts.config_defaulted) {
+    const auto paths = config::default_config_paths();
+    char cwd[4096];
+    spdlog::info("no --config given: using {} (the first that exists of {}, {}; working directory {})",
+                 opts.config.source, paths[0], paths[1], getcwd(cwd, sizeof cwd) != nullptr ? cwd : "unknown");
+  }
   spdlog::info("skirmish-server {} starting: {}", SKIRMISH_VERSION, config::describe(opts.config));
   master::Master m(opts.config);
   return m.run();

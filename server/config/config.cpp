@@ -35,7 +35,10 @@ constexpr std::size_t kMaxShmNameChars = 200;
 constexpr std::size_t kMaxFileBytes = 1 << 20;
 // Values echoed in an error are cut so one line stays readable.
 constexpr std::size_t kMaxShownChars = 60;
-constexpr const char* kDefaultConfigPath = "configs/skirmish.toml";
+// Without --config: a checkout's file first (make run starts in the
+// repository), then the installed one. Relative to the working directory, as
+// a user who types the command there expects.
+constexpr const char* kDefaultConfigPaths[] = {"configs/skirmish.toml", "/etc/skirmish/skirmish.toml"};
 
 // ---------------------------------------------------------------------------
 // The schema.
@@ -68,7 +71,7 @@ constexpr Key string_key(std::string_view table, std::string_view name,
 }
 
 constexpr std::string_view kTables[] = {"server", "limits", "timeouts", "game",
-                                        "matchmaking"};
+                                        "matchmaking", "agones"};
 
 // In the order of configs/skirmish.toml. Ranges are the documented ones.
 constexpr Key kKeys[] = {
@@ -132,6 +135,12 @@ constexpr Key kKeys[] = {
     int_key("matchmaking", "max_wait_ms", 0, 3600000, &Config::max_wait_ms),
     int_key("matchmaking", "interval_ms", 10, 10000, &Config::interval_ms),
     int_key("matchmaking", "rating_initial", 0, 10000, &Config::rating_initial),
+
+    // Agones marks a GameServer Unhealthy after failureThreshold health
+    // periods without a ping (5 s and 3 by default): 2 s sends two or more
+    // in each period, so one lost or timed-out ping costs nothing.
+    int_key("agones", "health_interval_ms", 100, 60000, &Config::agones_health_interval_ms),
+    int_key("agones", "request_timeout_ms", 50, 60000, &Config::agones_request_timeout_ms),
 };
 
 // Every range must fit the field that stores it, or a valid value would be
@@ -647,7 +656,19 @@ bool validate(const Config& c, std::string& error) {
             " (allowed: max_frame_bytes >= max_frame_bytes_handshake)";
     return false;
   }
+  // One call in flight at a time: a call may not outlast the interval, or
+  // a slow sidecar would space the health pings out past it.
+  if (c.agones_request_timeout_ms > c.agones_health_interval_ms) {
+    error = "config: agones.request_timeout_ms = " + std::to_string(c.agones_request_timeout_ms) +
+            " is more than agones.health_interval_ms = " + std::to_string(c.agones_health_interval_ms) +
+            " (allowed: request_timeout_ms <= health_interval_ms)";
+    return false;
+  }
   return true;
+}
+
+std::vector<std::string> default_config_paths() {
+  return {std::begin(kDefaultConfigPaths), std::end(kDefaultConfigPaths)};
 }
 
 std::vector<std::string> known_keys() {
@@ -680,10 +701,10 @@ Options parse_command_line(int argc, const char* const* argv) {
   }
 
   CLI::App app{"Skirmish: a multiprocess TCP game server.", "skirmish-server"};
-  std::string config_path = kDefaultConfigPath;
-  app.add_option("-c,--config", config_path, "TOML file to load")
-      ->type_name("PATH")
-      ->capture_default_str();
+  std::string config_path;
+  app.add_option("-c,--config", config_path,
+                 "TOML file to load (default: configs/skirmish.toml if it exists, else /etc/skirmish/skirmish.toml)")
+      ->type_name("PATH");
   // Flags are taken as text and checked by the same code as the file, so a
   // flag and its key accept exactly the same values and errors read alike.
   std::array<std::string, std::size(kFlags)> values;
@@ -691,6 +712,9 @@ Options parse_command_line(int argc, const char* const* argv) {
   for (std::size_t i = 0; i < std::size(kFlags); ++i)
     given[i] = app.add_option(kFlags[i].name, values[i], kFlags[i].help)
                    ->type_name(kFlags[i].type_name);
+  bool check_only = false;
+  app.add_flag("--check-config", check_only,
+               "load and check the config and flags, print what would run, exit (0: valid, 2: not)");
   app.set_version_flag("--version", "skirmish-server " SKIRMISH_VERSION);
 
   try {
@@ -705,6 +729,18 @@ Options parse_command_line(int argc, const char* const* argv) {
     return fail_with("config: " + std::string(e.what()) + " (run with --help)");
   }
 
+  const bool defaulted = config_path.empty();
+  if (defaulted) {
+    for (const std::string& p : default_config_paths())
+      if (access(p.c_str(), F_OK) == 0) {
+        config_path = p;
+        break;
+      }
+    if (config_path.empty())
+      return fail_with("config: no --config given and neither " + std::string(kDefaultConfigPaths[0]) +
+                       " (in the working directory) nor " + kDefaultConfigPaths[1] +
+                       " exists (pass --config PATH)");
+  }
   std::string error;
   std::optional<Config> loaded = load_file(config_path, error);
   if (!loaded) return fail_with(error);
@@ -715,9 +751,11 @@ Options parse_command_line(int argc, const char* const* argv) {
       return fail_with(error);
   }
   if (!finish(c, error)) return fail_with(error);
+  if (check_only) return exit_with("config ok: " + describe(c) + "\n");
 
   Options o;
   o.config = std::move(c);
+  o.config_defaulted = defaulted;
   o.status = ParseStatus::Ok;
   o.exit_code = 0;
   return o;

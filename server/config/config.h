@@ -81,6 +81,11 @@ struct Config {
   std::uint32_t interval_ms = 100;        // coordinator timer
   std::uint32_t rating_initial = 1500;
 
+  // [agones] Only used when AGONES_SDK_HTTP_PORT is set (Agones sets it in
+  // the pod): the master then talks to the SDK sidecar's REST API.
+  std::uint32_t agones_health_interval_ms = 2000;  // POST /health every this often
+  std::uint32_t agones_request_timeout_ms = 1000;  // per call, <= the health interval
+
   // Where this Config came from ("<string>" for load_string); for logs only.
   std::string source;
 
@@ -111,11 +116,21 @@ struct Options {
   ParseStatus status = ParseStatus::Error;
   int exit_code = 2;    // 0 for Ok and Exit, 2 for Error
   std::string message;  // Exit: text for stdout. Error: one line.
+  bool config_defaulted = false;  // no --config: config.source is the default found
 };
 
-// Flags: --config PATH (default configs/skirmish.toml), --port N,
+// Where --config looks when it is not given, in order: the working
+// directory's configs/skirmish.toml (a checkout: make run), then
+// /etc/skirmish/skirmish.toml (an installed server). The first that exists
+// is loaded and Config::source names it.
+std::vector<std::string> default_config_paths();
+
+// Flags: --config PATH (default: the first of default_config_paths() that
+// exists; an error naming them all when none does), --port N,
 // --admin-port N, --workers N|auto, --log-level L, --shm-name NAME, --help,
-// --version. The file is loaded first, then flags override it; a flag value
+// --version, --check-config (load and check everything, then Exit with the
+// describe() line: nginx -t; tests/deploy runs the container's command line
+// through it). The file is loaded first, then flags override it; a flag value
 // obeys the same range as its key and an error names the flag.
 Options parse_command_line(int argc, const char* const* argv);
 

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <filesystem>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -181,6 +182,9 @@ TEST_CASE("defaults equal the documented values", "[config]") {
   CHECK(c.interval_ms == 100);
   CHECK(c.rating_initial == 1500);
 
+  CHECK(c.agones_health_interval_ms == 2000);
+  CHECK(c.agones_request_timeout_ms == 1000);
+
   CHECK(c.source == "<string>");
 
   // Config{} holds the same values apart from the unresolved worker count.
@@ -210,7 +214,7 @@ TEST_CASE("shipped skirmish.toml writes out every key", "[config]") {
   const std::string text = read_text(configs_dir() + "skirmish.toml");
   REQUIRE_FALSE(text.empty());
   const auto keys = cfg::known_keys();
-  CHECK(keys.size() == 7 + 13 + 7 + 8 + 5);
+  CHECK(keys.size() == 7 + 13 + 7 + 8 + 5 + 2);
   for (const std::string& full : keys) {
     const std::string table = full.substr(0, full.find('.'));
     const std::string key = full.substr(full.find('.') + 1);
@@ -542,6 +546,93 @@ TEST_CASE("a bad config file through the flags exits 2", "[config][flags]") {
   CHECK(o.status == cfg::ParseStatus::Error);
   CHECK(o.exit_code == 2);
   CHECK(contains(o.message, "limits.max_frame_bytes = 10"));
+}
+
+namespace {
+// Runs the test in a fresh empty working directory, and goes back after.
+struct InTempDir {
+  std::string old, dir;
+  InTempDir() {
+    char buf[4096];
+    REQUIRE(getcwd(buf, sizeof buf) != nullptr);
+    old = buf;
+    char name[] = "/tmp/skirmish_test_cwd_XXXXXX";
+    REQUIRE(mkdtemp(name) != nullptr);
+    dir = name;
+    REQUIRE(chdir(dir.c_str()) == 0);
+  }
+  ~InTempDir() {
+    (void)chdir(old.c_str());
+    std::filesystem::remove_all(dir);
+  }
+};
+}  // namespace
+
+// Fails before this fix: without --config the server read only
+// configs/skirmish.toml relative to where it was started, and the error
+// named that one path.
+TEST_CASE("without --config: ./configs/skirmish.toml, else /etc/skirmish/skirmish.toml", "[config][flags]") {
+  CHECK(cfg::default_config_paths() ==
+        std::vector<std::string>{"configs/skirmish.toml", "/etc/skirmish/skirmish.toml"});
+  InTempDir tmp;
+  const bool etc_exists = access("/etc/skirmish/skirmish.toml", F_OK) == 0;
+  if (!etc_exists) {
+    // Neither: one line naming both, exit 2.
+    const cfg::Options o = run({"--port", "0"});
+    CHECK(o.status == cfg::ParseStatus::Error);
+    CHECK(o.exit_code == 2);
+    CHECK(contains(o.message, "configs/skirmish.toml"));
+    CHECK(contains(o.message, "/etc/skirmish/skirmish.toml"));
+    CHECK(contains(o.message, "--config"));
+    CHECK(o.message.find('\n') == std::string::npos);
+  } else {
+    const cfg::Options o = run({});
+    CHECK(o.status == cfg::ParseStatus::Ok);
+    CHECK(o.config.source == "/etc/skirmish/skirmish.toml");
+    CHECK(o.config_defaulted);
+  }
+  // The working directory's file wins, and says where it came from.
+  std::filesystem::create_directory("configs");
+  std::ofstream("configs/skirmish.toml") << "[game]\nmatch_size = 3\n";
+  const cfg::Options o = run({"--port", "0"});
+  INFO(o.message);
+  REQUIRE(o.status == cfg::ParseStatus::Ok);
+  CHECK(o.config_defaulted);
+  CHECK(o.config.source == "configs/skirmish.toml");
+  CHECK(o.config.match_size == 3);
+  // --config is taken as given, and is not "defaulted".
+  const cfg::Options given = run({"--config", "configs/skirmish.toml"});
+  REQUIRE(given.status == cfg::ParseStatus::Ok);
+  CHECK_FALSE(given.config_defaulted);
+}
+
+TEST_CASE("--check-config loads, checks and exits; a flag given twice is refused", "[config][flags]") {
+  const std::string path = configs_dir() + "container.toml";
+  const cfg::Options ok = run({"--config", path, "--port", "7777", "--check-config"});
+  CHECK(ok.status == cfg::ParseStatus::Exit);
+  CHECK(ok.exit_code == 0);
+  CHECK(contains(ok.message, "config ok: config " + path));
+  CHECK(contains(ok.message, "listen 0.0.0.0:7777"));
+  TempFile bad("[limits]\nmax_frame_bytes = 10\n");
+  const cfg::Options no = run({"--config", bad.path, "--check-config"});
+  CHECK(no.status == cfg::ParseStatus::Error);
+  CHECK(no.exit_code == 2);
+  // What the Agones Fleet did on top of the image's ENTRYPOINT.
+  const cfg::Options twice = run({"--config", path, "--config", path, "--check-config"});
+  CHECK(twice.status == cfg::ParseStatus::Error);
+  CHECK(twice.exit_code == 2);
+}
+
+TEST_CASE("agones keys: ranges and the timeout within the interval", "[config]") {
+  std::string error;
+  CHECK_FALSE(cfg::load_string("[agones]\nhealth_interval_ms = 50\n", error));
+  CHECK(contains(error, "agones.health_interval_ms = 50"));
+  CHECK_FALSE(cfg::load_string("[agones]\nhealth_interval_ms = 500\nrequest_timeout_ms = 600\n", error));
+  CHECK(contains(error, "agones.request_timeout_ms = 600 is more than agones.health_interval_ms = 500"));
+  auto c = cfg::load_string("[agones]\nhealth_interval_ms = 200\nrequest_timeout_ms = 150\n", error);
+  REQUIRE(c);
+  CHECK(c->agones_health_interval_ms == 200);
+  CHECK(c->agones_request_timeout_ms == 150);
 }
 
 TEST_CASE("--help and --version exit 0 with text for stdout",
