@@ -993,10 +993,36 @@ admin::Response Master::admin_request(const std::string& target) {
   return {404, "text/plain", "not found\n"};
 }
 
+void Master::start_agones(uint16_t port) {
+  if (port == 0) return;
+  AgonesSdk::Options o;
+  o.port = port;
+  o.health_interval_ms = cfg_.agones_health_interval_ms;
+  o.request_timeout_ms = cfg_.agones_request_timeout_ms;
+  o.player_capacity = cfg_.max_players;
+  o.send_ready = predecessor_ == 0;  // an upgrade's pod is Ready (or Allocated) already
+  AgonesSdk::Hooks hooks;
+  hooks.serving = [this] {
+    if (!listening_ || draining_) return false;
+    for (uint32_t i = base_; i < base_ + cfg_.workers; ++i)
+      if (shm::shared_load(seg_->process(i).state) != shm::ProcessState::Up) return false;
+    return true;
+  };
+  // Both banks: during an upgrade both masters report the same total.
+  hooks.players = [this] {
+    uint64_t n = 0;
+    for (uint32_t i = 0; i < seg_->worker_slots(); ++i) n += shm::shared_load(seg_->process(i).connections_open);
+    return uint32_t(std::min<uint64_t>(n, UINT32_MAX));
+  };
+  agones_ = std::make_unique<AgonesSdk>(loop_, o, std::move(hooks));
+  agones_->start();
+}
+
 int Master::run() {
   core::set_process_title("skirmish: master");
   std::string error;
-  if (!start(error)) {
+  uint16_t agones_port = 0;
+  if (!AgonesSdk::port_from_env(&agones_port, error) || !start(error)) {
     spdlog::critical("{}", error);
     for (Child& c : children_)
       if (c.pid > 0) kill(c.pid, SIGKILL);
@@ -1004,9 +1030,14 @@ int Master::run() {
     if (seg_ && owner_) seg_->unlink();
     return 1;
   }
+  start_agones(agones_port);
   uv_run(loop_, UV_RUN_DEFAULT);
 
-  // Drained: close what is left so the loop can be closed cleanly.
+  // Drained: close what is left so the loop can be closed cleanly. Agones
+  // hears Shutdown from the master that owns the pod's server, not from
+  // one that handed it over to its upgrade (the loop below runs the call).
+  if (agones_ && owner_) agones_->shutdown();
+  if (agones_ && !owner_) agones_->close();
   close_upgrade_pipe();
   for (uv_handle_t* h : {H(&sigterm_), H(&sigint_), H(&sighup_), H(&sigchld_), H(&sigusr2_), H(&heartbeat_timer_),
                          H(&drain_timer_), H(&upgrade_timer_), H(&takeover_timer_), H(&accept_pause_timer_)})

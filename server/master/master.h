@@ -65,6 +65,7 @@
 #include "admin.h"
 #include "codec.h"
 #include "config/config.h"
+#include "master/agones.h"
 #include "shm/segment.h"
 
 namespace skirmish::master {
@@ -116,6 +117,7 @@ class Master {
   bool start(std::string& error);
   bool start_inherited(const std::string& env, std::string& error);
   bool start_common(std::string& error);
+  void start_agones(uint16_t port);  // agones.h; port 0 = not under Agones
   bool spawn(uint32_t index);
   // Binary upgrade, old side.
   void begin_upgrade();
@@ -197,6 +199,7 @@ class Master {
   bool stopping_ = false;
   int64_t drain_started_ms_ = 0;
   MasterStats stats_;
+  std::unique_ptr<AgonesSdk> agones_;  // set only under Agones
 };
 
 }  // namespace skirmish::master
