@@ -9,10 +9,12 @@ libgcc-s1, libstdc++6 excepted); the installed server started as a non-root
 user (nobody, through setpriv) on the prefix's config, with loopback ports
 for the test; the image's HEALTHCHECK command against it; SIGTERM and a
 clean exit. It also checks the Dockerfile and docker-compose.yml carry the
-fields an operator relies on.
+fields an operator relies on, and that .dockerignore keeps the host's build
+trees and .git out of the build context.
 """
 
 import argparse
+import fnmatch
 import os
 import re
 import select
@@ -67,6 +69,33 @@ def check_compose(path):
     need("skirmish-loadtest" in lt["entrypoint"][0], "compose: the load tester")
 
 
+def dockerignored(path, patterns):
+    """Docker's rule, enough for our patterns: a path is left out when it or a
+    parent directory matches a pattern (fnmatch; ** matches any depth)."""
+    parts = path.split("/")
+    for i in range(1, len(parts) + 1):
+        head = "/".join(parts[:i])
+        for p in patterns:
+            if fnmatch.fnmatch(head, p) or (p.startswith("**/") and fnmatch.fnmatch(parts[i - 1], p[3:])):
+                return True
+    return False
+
+
+def check_dockerignore(source):
+    path = os.path.join(source, ".dockerignore")
+    need(os.path.isfile(path), ".dockerignore missing: COPY . . would send the build trees and .git")
+    with open(path) as f:
+        patterns = [ln.strip().rstrip("/") for ln in f if ln.strip() and not ln.lstrip().startswith("#")]
+    need(not any(p.startswith("!") for p in patterns), ".dockerignore: no exceptions expected")
+    for d in ("build", "build-asan", "build-fuzz", ".git", "tests/deploy/__pycache__"):
+        need(dockerignored(d, patterns), f".dockerignore does not leave out {d}")
+    tracked = subprocess.run(["git", "-C", source, "ls-files"], capture_output=True, text=True)
+    files = tracked.stdout.split() if tracked.returncode == 0 else []
+    kept = [f for f in files if dockerignored(f, patterns)]
+    need(not kept, f".dockerignore leaves out tracked files the build may need: {kept[:5]}")
+    print(f"ok   .dockerignore leaves out the build trees and .git, keeps all {len(files)} tracked files", flush=True)
+
+
 def needed_packages(binaries):
     pkgs = set()
     for b in binaries:
@@ -92,6 +121,7 @@ def main():
     with open(os.path.join(opts.source, "Dockerfile")) as f:
         runtime_pkgs, healthcheck = check_dockerfile(f.read())
     check_compose(os.path.join(opts.source, "docker-compose.yml"))
+    check_dockerignore(opts.source)
 
     prefix = tempfile.mkdtemp(prefix="skirmish-prefix-")
     os.chmod(prefix, 0o755)
