@@ -45,7 +45,7 @@ inline constexpr uint64_t kMinRedrawMs = 33;   // ~30 redraws per second at most
 inline constexpr uint64_t kPingIntervalMs = 1000;
 
 struct AppOptions {
-  std::string host;    // numeric address
+  std::string host;    // numeric address (main resolved --target)
   uint16_t port = 0;
   std::string target;  // as the user wrote it, for the screen
   std::string name;    // Hello.name

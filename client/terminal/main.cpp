@@ -1,6 +1,6 @@
 // skirmish-client: play Skirmish in a terminal (client/terminal/README.md).
 //
-//   skirmish-client --target 127.0.0.1:7777 --name ann
+//   skirmish-client --target localhost:7777 --name ann
 //
 // Connects, queues, draws the arena with ncurses, sends one Input per
 // Snapshot with the direction held by the arrow keys or WASD, shows scores,
@@ -12,6 +12,7 @@
 // is printed. Exit codes: 0 after q, 2 on bad usage, 1 when the terminal
 // cannot be used or goes away, 128 + signal after SIGINT/SIGTERM/SIGHUP.
 #include <arpa/inet.h>
+#include <netdb.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -29,20 +30,49 @@ namespace term = skirmish::terminal;
 
 namespace {
 
-// "127.0.0.1:7777" or "[::1]:7777" into a numeric host and a port.
-bool parse_target(const std::string& target, std::string* host, uint16_t* port) {
+// "localhost:7777", "127.0.0.1:7777" or "[::1]:7777" into a numeric host
+// and a port. A name is resolved once, here, before the loop runs (as the
+// load tester does), so the loop never blocks on DNS and every resume goes
+// to the same address. Of a name's addresses the first IPv4 one is taken
+// when there is one: the server listens on 127.0.0.1 by default, and
+// Debian's /etc/hosts lists ::1 first for localhost.
+bool parse_target(const std::string& target, std::string* host, uint16_t* port, std::string* why) {
   const auto colon = target.rfind(':');
-  if (colon == std::string::npos || colon == 0 || colon + 1 == target.size()) return false;
+  if (colon == std::string::npos || colon == 0 || colon + 1 == target.size()) {
+    *why = "expected host:port";
+    return false;
+  }
   std::string h = target.substr(0, colon);
   if (h.size() >= 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
-  in6_addr a6{};
-  in_addr a4{};
-  if (inet_pton(AF_INET, h.c_str(), &a4) != 1 && inet_pton(AF_INET6, h.c_str(), &a6) != 1) return false;
   const std::string p = target.substr(colon + 1);
-  if (p.find_first_not_of("0123456789") != std::string::npos || p.size() > 5) return false;
-  const long v = std::strtol(p.c_str(), nullptr, 10);
-  if (v < 1 || v > 65535) return false;
-  *host = h;
+  const long v = p.find_first_not_of("0123456789") == std::string::npos && p.size() <= 5
+                     ? std::strtol(p.c_str(), nullptr, 10)
+                     : 0;
+  if (v < 1 || v > 65535) {
+    *why = "the port must be 1..65535";
+    return false;
+  }
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* res = nullptr;
+  if (const int r = getaddrinfo(h.c_str(), nullptr, &hints, &res); r != 0 || res == nullptr) {
+    *why = "cannot resolve \"" + h + "\": " + gai_strerror(r);
+    return false;
+  }
+  const addrinfo* pick = res;
+  for (const addrinfo* a = res; a != nullptr; a = a->ai_next)
+    if (a->ai_family == AF_INET) {
+      pick = a;
+      break;
+    }
+  char ip[INET6_ADDRSTRLEN] = {};
+  if (pick->ai_family == AF_INET)
+    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(pick->ai_addr)->sin_addr, ip, sizeof ip);
+  else
+    inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(pick->ai_addr)->sin6_addr, ip, sizeof ip);
+  freeaddrinfo(res);
+  *host = ip;
   *port = uint16_t(v);
   return true;
 }
@@ -59,15 +89,16 @@ int main(int argc, char** argv) {
   std::string target = "127.0.0.1:7777";
   std::string name = default_name();
   CLI::App cli{"skirmish-client: play Skirmish in a terminal"};
-  cli.add_option("--target", target, "server address, numeric host:port")->capture_default_str();
+  cli.add_option("--target", target, "server address, host:port (a name is resolved once, at start)")->capture_default_str();
   cli.add_option("--name", name, "your name in matches (1..32 bytes)")->capture_default_str();
   CLI11_PARSE(cli, argc, argv);
 
   term::AppOptions opts;
   opts.target = target;
   opts.name = name;
-  if (!parse_target(target, &opts.host, &opts.port)) {
-    std::fprintf(stderr, "skirmish-client: --target: expected a numeric host:port, got \"%s\"\n", target.c_str());
+  std::string why;
+  if (!parse_target(target, &opts.host, &opts.port, &why)) {
+    std::fprintf(stderr, "skirmish-client: --target \"%s\": %s\n", target.c_str(), why.c_str());
     return 2;
   }
   if (name.empty() || name.size() > 32) {

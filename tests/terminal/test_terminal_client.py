@@ -3,7 +3,8 @@
 
 Starts skirmish-server (port 0, its own shm name) with configs/loadtest.toml
 changed to match_size = 2, one opponent bot with skirmish-loadtest, and
-skirmish-client in a detached 100x40 tmux session on a socket of its own.
+skirmish-client --target localhost:PORT (a name, resolved by the client) in
+a detached 100x40 tmux session on a socket of its own.
 Then, each step awaited with a deadline (no fixed sleeps):
   1. the screen shows the arena with our player's digit, "in match" and a tick;
   2. after Right is pressed our digit moves right on the screen;
@@ -217,7 +218,7 @@ def run(opts, tmp):
         # `timeout` bounds the client's life should this script be killed
         # (--foreground: the client stays in the terminal's foreground group).
         command = (f"timeout --foreground -s TERM {CLIENT_LIFETIME_S} {shlex.quote(opts.client)} "
-                   f"--target 127.0.0.1:{port} --name tester; echo \"{EXIT_MARK}$?\"; exec sleep 60")
+                   f"--target localhost:{port} --name tester; echo \"{EXIT_MARK}$?\"; exec sleep 60")
         tmux.run("new-session", "-d", "-s", "term", "-x", str(WIDTH), "-y", str(HEIGHT), command)
         shell_pid = int(wait_for("the tmux pane", 10, lambda: tmux.pane("#{pane_pid}")))
         client_pid = wait_for("the client process", 10, lambda: next(
