@@ -10,11 +10,14 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
 #include <memory>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "report.h"
 #include "shard.h"
@@ -34,6 +37,27 @@ std::string utc_now() {
 }
 
 double p(const Histogram& h, double q) { return double(h.quantile(q)) / 1e6; }
+
+constexpr const char* kPerAddressHint =
+    "bots refused with TooManyConnections: the server allows limits.max_connections_per_ip (64 in "
+    "configs/skirmish.toml) connections from one address; for a load test from one machine start it with "
+    "--config configs/loadtest.toml";
+
+// The Error codes the bots got, by code, most frequent first: a refusal
+// (ServerFull, TooManyConnections, RateLimited...) says at once what to fix.
+void print_error_codes(const Metrics& m) {
+  std::vector<std::pair<uint64_t, size_t>> seen;
+  for (size_t i = 0; i < m.errors.size(); ++i)
+    if (m.errors[i] > 0) seen.emplace_back(m.errors[i], i);
+  if (seen.empty()) return;
+  std::sort(seen.begin(), seen.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+  std::string line = "errors by code:";
+  for (const auto& [n, code] : seen)
+    line += std::string(" ") + skirmish::proto::EnumNameErrorCode(skirmish::proto::ErrorCode(code)) + " " + std::to_string(n) + ",";
+  line.pop_back();
+  std::printf("%s\n", line.c_str());
+  if (m.errors[size_t(skirmish::proto::ErrorCode::TooManyConnections)] > 0) std::printf("%s\n", kPerAddressHint);
+}
 
 }  // namespace
 
@@ -139,6 +163,7 @@ int main(int argc, char** argv) {
   auto next = t0 + std::chrono::seconds(1);
   const auto end = t0 + std::chrono::milliseconds(int64_t(o.duration_s * 1000));
   bool done = false;
+  bool hinted_per_address = false;
   while (!done) {
     auto wake = std::min(next, end);
     while (Clock::now() < wake && !g_interrupted) std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -212,6 +237,13 @@ int main(int argc, char** argv) {
     } else {
       std::printf("%s\n", line);
     }
+    // Said once, as soon as it happens: a server on its default config
+    // refuses all but 64 bots from one address, and the run would
+    // otherwise go on with the rest silently idle.
+    if (!hinted_per_address && run.total.errors[size_t(skirmish::proto::ErrorCode::TooManyConnections)] > 0) {
+      hinted_per_address = true;
+      std::printf("%s%s\n", o.progress_tty ? "\n" : "", kPerAddressHint);
+    }
     std::fflush(stdout);
   }
   run.elapsed_s = std::chrono::duration<double>(Clock::now() - t0).count();
@@ -249,6 +281,7 @@ int main(int argc, char** argv) {
               (unsigned long long)m.frames_in, (unsigned long long)m.frames_out, (unsigned long long)m.bytes_in,
               (unsigned long long)m.bytes_out, (unsigned long long)m.error_total(),
               (unsigned long long)m.connect_failures, (unsigned long long)m.drops, run.error_rate);
+  print_error_codes(m);
   if (run.server_cpu_cores >= 0)
     std::printf("server: %.3f cores (%.3f per 1,000 bots), PSS %.1f MiB (%.2f KiB per bot above idle); load test "
                 "%.3f cores\n",

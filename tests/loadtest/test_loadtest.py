@@ -8,6 +8,11 @@ expected field, and the HTML report renders in headless Chromium with no
 console message and three or more charts. Chromium is Debian's (installed by
 scripts/install-deps.sh --test); where it is missing the HTML check is
 skipped with a message, nothing else is.
+
+First, 80 bots against a server on configs/skirmish.toml (what `make run`
+starts: 64 connections per address): the load tester prints the Error codes
+the bots got by code (TooManyConnections for the 16 or more refused) and
+names configs/loadtest.toml.
 """
 
 import argparse
@@ -25,6 +30,7 @@ import time
 LISTEN_RE = re.compile(rb"\] info: listening on [^ \n]+:(\d+)")
 BOTS = 200
 DURATION_S = 10
+CAPPED_BOTS = 80  # more than configs/skirmish.toml's 64 per address
 
 
 def fail(msg):
@@ -132,12 +138,51 @@ def check_html(path):
     print(f"ok   HTML report renders in Chromium with {charts} charts and no console message", flush=True)
 
 
+def stop_server(server):
+    server.send_signal(signal.SIGTERM)
+    try:
+        return server.wait(timeout=40)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
+        fail("server still running 40 s after SIGTERM")
+
+
+def check_refusals_reported(opts):
+    """make run's server (configs/skirmish.toml: 64 connections per address)
+    against more bots than that: the load tester names the Error codes the
+    bots got, with counts, and points at configs/loadtest.toml."""
+    server, port = start_server(opts.server, opts.default_config, f"lttest-cap-{os.getpid()}")
+    try:
+        bots = CAPPED_BOTS
+        run = subprocess.run([opts.loadtest, "--target", f"127.0.0.1:{port}", "--bots", str(bots),
+                              "--duration", "3", "--ramp", "400", "--warmup", "1"],
+                             capture_output=True, text=True, timeout=60)
+    finally:
+        rc = stop_server(server)
+    out = run.stdout
+    m = re.search(r"(?m)^errors by code:.*\bTooManyConnections (\d+)", out)
+    if not m:
+        fail(f"no 'errors by code: ... TooManyConnections N' line after {bots} bots against a 64-per-address "
+             f"server:\n{out[-2000:]}")
+    if int(m.group(1)) < bots - 64:
+        fail(f"TooManyConnections {m.group(1)}, expected at least {bots - 64}")
+    if "configs/loadtest.toml" not in out or "max_connections_per_ip" not in out:
+        fail(f"the refusal hint does not name configs/loadtest.toml and the key:\n{out[-2000:]}")
+    if rc != 0:
+        fail(f"server exited with {rc} after SIGTERM")
+    print(f"ok   {bots} bots against configs/skirmish.toml: '{m.group(0)}' and the hint naming "
+          "configs/loadtest.toml", flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--server", required=True)
     ap.add_argument("--loadtest", required=True)
     ap.add_argument("--config", required=True)
+    ap.add_argument("--default-config", required=True, help="configs/skirmish.toml (what make run uses)")
     opts = ap.parse_args()
+    check_refusals_reported(opts)
     tmp = tempfile.mkdtemp(prefix="skirmish-lt-")
     shm_name = f"lttest-{os.getpid()}"
     server, port = start_server(opts.server, opts.config, shm_name)
