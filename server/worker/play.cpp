@@ -204,9 +204,13 @@ void Worker::on_input(Session* s, const Input* m) {
     send_error(s, ErrorCode::BadInput, false, "move must be -100..100 and buttons known bits");
     return;
   }
-  // An ack names a tick this worker sent; anything else is ignored.
+  // An ack names a tick sent on this connection since MatchFound; anything
+  // else is ignored. After a resume the client may still hold (and ack)
+  // worlds from the dropped connection: a delta against one of those would
+  // name a base the server never sent here (PROTOCOL.md, Playing).
   const uint32_t ack = m->ack_tick();
-  if (ack > s->ack_tick && ack <= s->last_sent_tick) s->ack_tick = ack;
+  if (ack > s->ack_tick && s->first_sent_tick != 0 && ack >= s->first_sent_tick && ack <= s->last_sent_tick)
+    s->ack_tick = ack;
   shm::MatchRow* row = seg_->matches().get_wire(s->match_wire);
   if (row == nullptr) return;
   match::QueueResult r;
@@ -292,6 +296,7 @@ void Worker::seat_session(Session* s, uint32_t wire, uint32_t seat, uint32_t n, 
   s->seat = uint8_t(seat);
   s->ack_tick = 0;  // the next snapshot is full
   s->last_sent_tick = 0;
+  s->first_sent_tick = 0;
   local_[wire].sessions.push_back(s);
 
   auto players = seg_->players();
@@ -466,6 +471,7 @@ void Worker::send_snapshots(uint32_t wire) {
       ++stats_.snapshots_delta;
       stats_.snapshot_bytes_delta += frame.size();
     }
+    if (s->first_sent_tick == 0) s->first_sent_tick = cur.tick;
     s->last_sent_tick = cur.tick;
     send(s, frame);
   }

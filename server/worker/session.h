@@ -81,6 +81,10 @@ struct Session {
   uint8_t seat = 0;
   uint32_t ack_tick = 0;        // newest tick the client acknowledged (Input.ack_tick)
   uint32_t last_sent_tick = 0;  // newest tick sent in a Snapshot
+  // The first Snapshot tick sent since MatchFound (that one is full); an
+  // ack below it names a world this connection never got (one from before
+  // a resume, or from another match) and is ignored.
+  uint32_t first_sent_tick = 0;
   int64_t match_ended_ms = 0;   // when MatchEnd was sent (inputs in flight are dropped quietly)
 };
 

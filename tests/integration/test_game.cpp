@@ -21,6 +21,7 @@
 
 #include "server_process.h"
 #include "skirmish_client.h"
+#include "test_client.h"
 #include "uv_loop.h"
 #include "bots.h"
 
@@ -400,6 +401,103 @@ TEST_CASE("resume: the seat, the match and a full snapshot come back, and bad to
   REQUIRE(loop.run_until([&] { return c2->state() == client::State::Closed; }));
   REQUIRE(error2 == ErrorCode::BadToken);
   REQUIRE_FALSE(welcomed2);
+}
+
+// A raw client, so the test chooses every ack: after a resume the first
+// Snapshot is full, and a delta never names a base older than it, even when
+// the client acks a world it still holds from the dropped connection (the
+// base the server must not use: it was never sent on this connection) or a
+// tick it never got. Fails before the fix: the resumed session took any ack
+// up to the newest tick sent and got deltas against bases 1 to 4 ticks
+// older than its full snapshot.
+TEST_CASE("after a resume, deltas are against bases sent on the new connection only") {
+  GameConfig cfg(std::map<std::string, std::string>{
+      {"match_size", "2"}, {"time_limit_s", "30"}, {"resume_grace_ms", "5000"}});
+  ServerProcess srv({"--workers", "1"}, cfg.path);
+  REQUIRE(srv.wait_ready());
+  using proto::Message;
+  auto welcome_of = [](TestClient& c) {
+    auto body = c.recv_type(Message::Welcome);
+    REQUIRE(body);
+    const auto* w = TestClient::envelope(*body)->msg_as_Welcome();
+    REQUIRE(w != nullptr);
+    return std::make_tuple(*w->token(), w->last_input_seq(), w->resumed());
+  };
+  auto join = [](TestClient& c) {
+    auto& b = c.enc.builder();
+    REQUIRE(c.send_frame(c.enc.finish(proto::CreateQueueJoin(b, 0, 0, 1))));
+  };
+  // Reads the next Snapshot: (tick, base_tick).
+  auto snapshot = [](TestClient& c) {
+    auto body = c.recv_type(Message::Snapshot);
+    REQUIRE(body);
+    const auto* s = TestClient::envelope(*body)->msg_as_Snapshot();
+    return std::make_pair(s->tick(), s->base_tick());
+  };
+  uint32_t seq = 0;
+  auto input = [&seq](TestClient& c, uint32_t ack) {
+    auto& b = c.enc.builder();
+    ++seq;
+    REQUIRE(c.send_frame(c.enc.finish(proto::CreateInput(b, seq, seq, ack, 0, 0, 0))));
+  };
+
+  TestClient a, other;
+  REQUIRE(a.connect(srv.port()));
+  REQUIRE(other.connect(srv.port()));
+  REQUIRE(a.send_hello("a"));
+  REQUIRE(other.send_hello("b"));
+  const auto [token, seq0, resumed0] = welcome_of(a);
+  (void)seq0;
+  REQUIRE_FALSE(resumed0);
+  welcome_of(other);
+  join(a);
+  join(other);
+  REQUIRE(a.recv_type(Message::MatchFound, std::chrono::seconds(10)));
+  // Play a little as a client does: ack each snapshot, so deltas flow.
+  uint32_t last = 0;
+  int deltas = 0;
+  for (int i = 0; i < 20; ++i) {
+    const auto [tick, base] = snapshot(a);
+    last = tick;
+    deltas += base != 0;
+    input(a, tick);
+  }
+  REQUIRE(deltas > 0);
+  a.close();
+
+  TestClient r;
+  REQUIRE(r.connect(srv.port()));
+  {
+    auto& b = r.enc.builder();
+    REQUIRE(r.send_frame(r.enc.finish(proto::CreateResume(b, proto::ProtocolVersion::Current, &token, last))));
+  }
+  const auto [token2, last_seq, resumed] = welcome_of(r);
+  (void)token2;
+  REQUIRE(resumed);
+  seq = std::max(seq, last_seq);
+  REQUIRE(r.recv_type(Message::MatchFound));
+  const auto [first, first_base] = snapshot(r);
+  REQUIRE(first_base == 0);  // full after the resume
+  REQUIRE(first > last);
+  // Acks of worlds this connection never got: the one the client kept
+  // from before the drop, and the tick just before the full snapshot.
+  input(r, last);
+  input(r, first - 1);
+  for (int i = 0; i < 15; ++i) {
+    const auto [tick, base] = snapshot(r);
+    INFO("tick " << tick << " base " << base << ", full snapshot at " << first << ", pre-drop tick " << last);
+    REQUIRE((base == 0 || base >= first));
+  }
+  // A proper ack brings deltas back, against bases of this connection.
+  int resumed_deltas = 0;
+  for (int i = 0; i < 20; ++i) {
+    const auto [tick, base] = snapshot(r);
+    INFO("tick " << tick << " base " << base << ", full snapshot at " << first);
+    REQUIRE((base == 0 || base >= first));
+    resumed_deltas += base != 0;
+    input(r, tick);
+  }
+  REQUIRE(resumed_deltas > 0);
 }
 
 TEST_CASE("automatic resume gives up after its tries when the server is gone") {
