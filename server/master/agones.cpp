@@ -90,7 +90,11 @@ void AgonesSdk::start() {
 
 void AgonesSdk::poll() {
   const int64_t now = core::monotonic_ms();
-  if (opts_.send_ready && !ready_done_ && !ready_due_ && now >= next_ready_ms_ && hooks_.serving && hooks_.serving())
+  // Not while a Ready is in flight: it may yet be accepted, and a second
+  // one after it would be sent for nothing.
+  const bool ready_in_flight = inflight_ != nullptr && inflight_->kind == Kind::Ready;
+  if (opts_.send_ready && !ready_done_ && !ready_due_ && !ready_in_flight && now >= next_ready_ms_ &&
+      hooks_.serving && hooks_.serving())
     ready_due_ = true;
   if (now >= next_health_ms_) {
     health_due_ = true;
