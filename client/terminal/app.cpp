@@ -30,6 +30,7 @@ const char* end_reason_text(proto::EndReason r) {
     case proto::EndReason::ScoreLimit: return "score limit reached";
     case proto::EndReason::TimeLimit: return "time is up";
     case proto::EndReason::Abandoned: return "abandoned";
+    case proto::EndReason::ShutdownDeadline: return "cut short: the server shut down";
   }
   return "ended";
 }

@@ -38,11 +38,17 @@ void Coordinator::count_owned() {
 
 int Coordinator::pick_owner() const {
   // Fewest matches to tick, then fewest connections, then lowest index.
+  // Up workers only, but while the whole server drains (no worker is Up)
+  // a Draining one: it ticks an adopted match to its end or the deadline.
   const auto& owned = owned_;
+  bool any_up = false;
+  for (std::uint32_t w = 0; w < seg_->worker_slots() && !any_up; ++w)
+    any_up = shared_load(seg_->process(w).state) == shm::ProcessState::Up;
+  const shm::ProcessState usable = any_up || !draining_ ? shm::ProcessState::Up : shm::ProcessState::Draining;
   int best = -1;
   for (std::uint32_t w = 0; w < seg_->worker_slots(); ++w) {
     const shm::ProcessRow& row = seg_->process(w);
-    if (shared_load(row.state) != shm::ProcessState::Up) continue;
+    if (shared_load(row.state) != usable) continue;
     if (best < 0) {
       best = int(w);
       continue;
@@ -56,6 +62,7 @@ int Coordinator::pick_owner() const {
 }
 
 std::size_t Coordinator::round(std::int64_t now_ms) {
+  if (draining_) return 0;  // no match starts during a drain; workers cancel the tickets
   ++stats_.rounds;
   auto players = seg_->players();
   tickets_.clear();

@@ -21,6 +21,9 @@
 //   is not matched until the player resumes.
 // - The owner of a new match is the live worker with the fewest matches to
 //   tick, then the fewest connections, then the lowest index.
+// - During a drain no match is formed; the coordinator outlives the
+//   workers so a match whose owner dies is still adopted (by a Draining
+//   worker when none is Up).
 #pragma once
 
 #include <cstdint>
@@ -66,6 +69,13 @@ class Coordinator {
 
   const Stats& stats() const { return stats_; }
 
+  // The server drains (SIGTERM): no more rounds (each worker cancels its
+  // sessions' Waiting tickets and tells them Error(ShuttingDown)); sweeps
+  // and adoption go on, so a worker that dies during the drain leaves its
+  // matches to a surviving (Draining) worker.
+  void begin_drain() { draining_ = true; }
+  bool draining() const { return draining_; }
+
   // An ended match's row is kept this long for late readers (the MatchEnd of
   // a worker that was slow to drain its mailbox), then released.
   static constexpr std::int64_t kEndedLingerMs = 10000;
@@ -89,6 +99,7 @@ class Coordinator {
   shm::Segment* seg_;
   std::uint32_t index_;
   std::uint32_t seed_ = 0x9E3779B9u;
+  bool draining_ = false;
   Stats stats_;
   // Reused per round.
   std::vector<matchmaking::Ticket> tickets_;

@@ -30,6 +30,7 @@ struct Proc {
   shm::ProcessRow* row = nullptr;
   Coordinator* coord = nullptr;
   int64_t last_sweep_ms = 0;
+  int64_t drain_deadline_ms = 0;
   char ipc_buf[64];
 };
 
@@ -46,8 +47,33 @@ void stop(Proc* p) {
 // coordinator at ~0 CPU with large tables.
 constexpr int64_t kSweepEveryMs = 1000;
 
+// A drain (SIGTERM): no more matches, but the coordinator stays until the
+// workers are gone, so a worker that dies meanwhile has its matches
+// adopted by another. Past the drain (plus the workers' time to deliver
+// the deadline's MatchEnds, below the master's kill at +2 s) it goes.
+constexpr int64_t kDrainExitGraceMs = 1500;
+
+void begin_drain(Proc* p, uint32_t drain_ms) {
+  if (p->coord->draining()) return;
+  p->coord->begin_drain();
+  p->drain_deadline_ms = core::monotonic_ms() + int64_t(drain_ms) + kDrainExitGraceMs;
+  shm::shared_store(p->row->state, shm::ProcessState::Draining);
+  spdlog::info("draining: no more matches; staying until the workers are gone (up to {} ms)", drain_ms);
+}
+
+bool workers_gone(const Proc* p) {
+  for (uint32_t w = 0; w < p->ctx->seg->worker_slots(); ++w)
+    if (shm::shared_load(p->ctx->seg->process(w).state) != shm::ProcessState::Down) return false;
+  return true;
+}
+
 void work(Proc* p, bool timer) {
   const int64_t now = core::monotonic_ms();
+  if (p->coord->draining() && timer && (workers_gone(p) || now >= p->drain_deadline_ms)) {
+    spdlog::info("drained; exiting");
+    stop(p);
+    return;
+  }
   if (timer && now - p->last_sweep_ms >= kSweepEveryMs) {
     p->last_sweep_ms = now;
     p->coord->sweep(now);
@@ -66,9 +92,14 @@ void on_event(uv_poll_t* h, int status, int) {
     for (size_t i = 0; i < n; ++i) {
       switch (static_cast<shm::EventType>(evs[i].type)) {
         case shm::EventType::Shutdown:
-          spdlog::info("shutdown; exiting");
-          stop(p);
-          return;
+          if (evs[i].a == 0) {
+            // A binary upgrade: the new master starts its own coordinator.
+            spdlog::info("shutdown; exiting");
+            stop(p);
+            return;
+          }
+          begin_drain(p, uint32_t(evs[i].a));
+          break;
         case shm::EventType::Reload:
           core::apply_live_key(p->cfg, evs[i]);
           if (evs[i].a == uint32_t(core::LiveKey::Commit)) {

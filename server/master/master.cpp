@@ -643,9 +643,12 @@ void Master::on_child_exit(uint32_t index, int status) {
   }
   shm::shared_store(seg_->process(index).last_exit_status, int32_t(status));
   if (is_worker(index)) {
-    // A drained worker's matches have ended; one killed at the drain
-    // deadline leaves its matches to the coordinator's sweep.
-    mark_worker_down(index, !draining_);
+    // A drained worker's matches have ended. One that died during a drain
+    // is not respawned (a stopping master starts nothing, and its players
+    // cannot come back: nothing listens), but the coordinator, which lives
+    // until the workers are gone, hands its matches to a surviving worker,
+    // so the players on other workers still finish them.
+    mark_worker_down(index, !draining_ || !clean);
     forget_addresses(index);
   } else {
     shm::ProcessRow& row = seg_->process(index);

@@ -170,12 +170,16 @@ std::string render_metrics(const AdminView& v) {
     }
   per_worker(w, v, "skirmish_tickets_created_total", "counter", "Matchmaking tickets created (QueueJoin).",
              [](const shm::ProcessRow& r) { return shared_load(r.tickets_created); });
-  per_worker(w, v, "skirmish_tickets_cancelled_total", "counter", "Tickets cancelled by QueueLeave.",
+  per_worker(w, v, "skirmish_tickets_cancelled_total", "counter", "Tickets cancelled by QueueLeave or a drain.",
              [](const shm::ProcessRow& r) { return shared_load(r.tickets_cancelled); });
   per_worker(w, v, "skirmish_matches_owned", "gauge", "Matches a worker ticks now.",
              [](const shm::ProcessRow& r) { return shared_load(r.matches_owned); });
-  per_worker(w, v, "skirmish_matches_ended_total", "counter", "Matches a worker ended (score or time limit).",
+  per_worker(w, v, "skirmish_matches_ended_total", "counter",
+             "Matches a worker ended (score or time limit, or a drain's deadline).",
              [](const shm::ProcessRow& r) { return shared_load(r.matches_ended); });
+  per_worker(w, v, "skirmish_matches_ended_at_drain_deadline_total", "counter",
+             "Matches still running at a drain's deadline (timeouts.drain_timeout_ms), ended with no rating change.",
+             [](const shm::ProcessRow& r) { return shared_load(r.matches_ended_at_deadline); });
   per_worker(w, v, "skirmish_match_ticks_total", "counter", "Match steps run.",
              [](const shm::ProcessRow& r) { return shared_load(r.ticks); });
   per_worker(w, v, "skirmish_tick_passes_late_total", "counter", "Tick passes run more than one interval late.",

@@ -104,7 +104,8 @@ struct ProcessRow {
   // minus what it holds at start minus limits.reserved_fds); the master
   // hands it no more. UINT64_MAX until the worker has written it.
   std::uint64_t fd_capacity;
-  std::uint64_t reserved1[13];     // room to grow without a layout change
+  std::uint64_t matches_ended_at_deadline;  // worker: cut short by a drain's deadline
+  std::uint64_t reserved1[12];     // room to grow without a layout change
 };
 static_assert(std::is_trivially_copyable_v<ProcessRow>);
 static_assert(std::is_standard_layout_v<ProcessRow>);

@@ -72,6 +72,11 @@ void Worker::on_event(const shm::Event& e) {
 // ---------------------------------------------------------------- queue
 
 void Worker::on_queue_join(Session* s, const QueueJoin* m) {
+  if (leaving_ == Leave::Drain) {
+    // No match starts any more. Not fatal: a seated player keeps its match.
+    send_error(s, ErrorCode::ShuttingDown, false, "the server is shutting down: queue on another server");
+    return;
+  }
   if (m->mode() != 0) {
     send_error(s, ErrorCode::BadRequest, false, "unknown mode (0 = arena)");
     return;
@@ -280,7 +285,7 @@ void Worker::on_match_found(uint32_t wire) {
     if (it == by_player_.end()) continue;
     Session* s = it->second;
     if (s->match_wire == wire || s->state != SessionState::Ready) continue;  // a repeat
-    if (handing_over_) {
+    if (leaving_ == Leave::HandOver) {
       // A new match is the new generation's: the seat waits in the
       // player's row and MatchFound comes again on resume there.
       send_on(s);
@@ -556,7 +561,13 @@ void Worker::step_owned() {
   }
 }
 
-void Worker::end_match(uint32_t wire) {
+void Worker::end_owned_for_shutdown() {
+  // end_match leaves owned_ alone; it is emptied after.
+  for (const Owned& o : owned_) end_match(o.wire, kEndShutdownDeadline);
+  owned_.clear();
+}
+
+void Worker::end_match(uint32_t wire, uint32_t forced_reason) {
   auto matches = seg_->matches();
   auto players = seg_->players();
   shm::MatchRow* row = matches.get_wire(wire);
@@ -568,6 +579,8 @@ void Worker::end_match(uint32_t wire) {
   {
     auto g = shm::lock_match(*row);
     if (matches.get_wire(wire) != row || !match::load_published_locked(*row, fin)) return;
+    // Cut short only while still running and ours (not adopted meanwhile).
+    if (forced_reason != 0 && (row->state != shm::MatchState::Running || row->owner_worker != index_)) return;
     n = std::min<uint32_t>(fin.player_count, std::min(row->seat_count, shm::kMaxMatchPlayers));
     for (uint32_t i = 0; i < n; ++i) {
       wires[i] = row->players[i];
@@ -588,7 +601,10 @@ void Worker::end_match(uint32_t wire) {
       if (const shm::PlayerRow* p = players.get_wire(wires[i])) r[i] = {p->rating, p->rd, p->volatility};
       else r[i].r = before[i];
   }
-  auto after = matchmaking::update_ffa(std::span(r, n), std::span(places, n));
+  // A match the server cut short rates nobody: its places say who led.
+  std::vector<matchmaking::Rating> after;
+  if (forced_reason == 0) after = matchmaking::update_ffa(std::span(r, n), std::span(places, n));
+  else after.assign(r, r + n);
   uint64_t workers = 0;
   {
     auto g = players.lock();
@@ -614,11 +630,12 @@ void Worker::end_match(uint32_t wire) {
       res.rating_before = r[i].r;
       res.rating_after = i < after.size() ? after[i].r : r[i].r;
     }
-    row->end_reason = fin.end_reason;
+    row->end_reason = forced_reason != 0 ? forced_reason : fin.end_reason;
     shared_store(row->ended_at_ms, core::monotonic_ms());
     shared_store(row->state, shm::MatchState::Ended);
   }
   ++stats_.matches_ended;
+  if (forced_reason == kEndShutdownDeadline) ++stats_.matches_ended_at_deadline;
   for (uint32_t w = 0; workers != 0; ++w, workers >>= 1)
     if (workers & 1) post(w, shm::make_event(shm::EventType::MatchEnded, index_, wire));
   on_match_ended(wire);
@@ -647,7 +664,10 @@ std::span<const uint8_t> Worker::build_match_end(uint32_t wire) {
     list[i] = CreatePlayerResult(b, ids[i], uint8_t(i), res[i].place, res[i].score, res[i].rating_before,
                                  res[i].rating_after);
   // game::EndReason counts from 1 (0 = none); the wire's from 0.
-  const auto wire_reason = reason >= 1 && reason <= 3 ? EndReason(reason - 1) : EndReason::Abandoned;
+  // kEndShutdownDeadline is the server's own reason, appended on the wire.
+  const auto wire_reason = reason >= 1 && reason <= 3           ? EndReason(reason - 1)
+                           : reason == kEndShutdownDeadline ? EndReason::ShutdownDeadline
+                                                            : EndReason::Abandoned;
   auto m = CreateMatchEnd(b, wire, wire_reason, final_tick, b.CreateVector(list, n));
   return enc_.finish(m);
 }
@@ -665,8 +685,8 @@ void Worker::deliver_match_end(Session* s, uint32_t wire, std::span<const uint8_
     if (shm::PlayerRow* p = players.get_wire(s->player_wire); p != nullptr && p->match == wire)
       shared_store(p->match, uint32_t(0));
   }
-  // Hand-over: its match is done, so is its time on this generation.
-  if (handing_over_ && s->state == SessionState::Ready) send_on(s);
+  // Leaving (a drain or a hand-over): its match is done, so is its time here.
+  if (leaving_ != Leave::No && s->state == SessionState::Ready) send_on(s);
 }
 
 void Worker::on_match_ended(uint32_t wire) {

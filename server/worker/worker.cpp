@@ -12,6 +12,8 @@
 namespace skirmish::worker {
 
 using namespace skirmish::proto;
+using shm::shared_load;
+using shm::shared_store;
 
 // Sweep period for deadlines: fine enough for the smallest timeout (100 ms
 // handshake) to fire within a quarter of itself.
@@ -19,6 +21,12 @@ static constexpr uint64_t kSweepMs = 50;
 // A closing session whose peer does not read its last frames is cut after
 // this long.
 static constexpr int64_t kCloseLingerMs = 1000;
+// A drain's deadline ends the matches ticked here; a session seated in a
+// match ticked by another worker gets its MatchEnd from there, which ends
+// its own at about the same time. This long after the deadline, whoever
+// is still waiting is sent on. kDeadlineGraceMs + kCloseLingerMs stays
+// below the master's kill at drain_timeout_ms + 2 s.
+static constexpr int64_t kDeadlineGraceMs = 300;
 // Beyond this capacity an empty write buffer is given back, so a burst
 // does not pin memory on an idle connection.
 static constexpr size_t kKeepBufferBytes = 16 * 1024;
@@ -394,6 +402,7 @@ void Worker::publish_stats(shm::ProcessRow& row) const {
   shared_store(row.tickets_created, stats_.tickets_created);
   shared_store(row.tickets_cancelled, stats_.tickets_cancelled);
   shared_store(row.matches_ended, stats_.matches_ended);
+  shared_store(row.matches_ended_at_deadline, stats_.matches_ended_at_deadline);
   shared_store(row.ticks, stats_.ticks);
   shared_store(row.ticks_late, stats_.ticks_late);
   shared_store(row.ticks_skipped, stats_.ticks_skipped);
@@ -505,39 +514,139 @@ void Worker::sweep() {
     send_error(s, ErrorCode::IdleTimeout, true, "idle too long");
   });
   expire(closing_list_, kCloseLingerMs, [&](Session* s) { close_now(s); });
+  sweep_leaving();
 }
 
-void Worker::shutdown_all(uint32_t drain_ms) {
-  for (ListNode* list : {&handshake_list_, &idle_list_}) {
-    while (list->next != list) {
-      Session* s = list->next->owner;
-      auto& b = enc_.builder();
-      auto m = CreateServerShutdownDirect(b, drain_ms, 0, "server shutting down");
-      send(s, enc_.finish(m));
-      begin_close(s);  // moves it to the closing list (or closes it)
-      if (s->node.prev == list) s->node.unlink();
-    }
-  }
+// ---------------------------------------------------------------- leaving
+//
+// A drain and a hand-over are one mechanism: the sessions with nothing to
+// wait for leave at once, the seated ones right after their MatchEnd, and
+// the matches this worker ticks play on. Why idle and queued sessions leave
+// at once rather than stay until the end: the server will not start another
+// match for them, and a client told now can find another server (or the
+// restarted one) now instead of idling out the drain; what a production
+// game server owes its players during a drain is the matches in progress,
+// not the lobby.
+
+size_t Worker::shutdown_all(uint32_t drain_ms) { return leave(Leave::Drain, drain_ms); }
+
+size_t Worker::hand_over(uint32_t drain_ms) { return leave(Leave::HandOver, drain_ms); }
+
+size_t Worker::leave(Leave how, uint32_t drain_ms) {
+  if (leaving_ != Leave::No) return 0;
+  leaving_ = how;
+  leave_drain_ms_ = drain_ms;
+  leave_deadline_ms_ = now_ms() + int64_t(drain_ms);
+  return send_on_unseated();
 }
 
-size_t Worker::hand_over(uint32_t drain_ms) {
-  handing_over_ = true;
-  hand_over_drain_ms_ = drain_ms;
-  // Collected first: begin_close moves a session to the closing list.
+bool Worker::left() const {
+  if (leaving_ == Leave::No) return false;
+  if (sessions_ == 0 && owned_.empty()) return true;
+  const int64_t now = now_ms();
+  if (leaving_ == Leave::HandOver) return now >= leave_deadline_ms_;
+  return now >= leave_deadline_ms_ + kDeadlineGraceMs + kCloseLingerMs;
+}
+
+bool Worker::about_to_be_seated(const Session* s) {
+  // The coordinator matched its ticket (or pointed the player at a match)
+  // before it saw the drain: MatchFound is in this worker's mailbox or on
+  // its way, and the match will be played, so the player waits for it.
+  if (seg_ == nullptr || s->state != SessionState::Ready) return false;
+  const shm::PlayerRow* p = seg_->players().get_wire(s->player_wire);
+  if (p == nullptr) return false;
+  if (match_state(shared_load(p->match)) == shm::MatchState::Running) return true;
+  const shm::TicketRow* t = seg_->tickets().get_wire(shared_load(p->ticket));
+  return t != nullptr && shared_load(t->state) == shm::TicketState::Matched;
+}
+
+size_t Worker::send_on_unseated() {
+  // Collected first: send_on moves a session to the closing list.
   std::vector<Session*> leaving;
-  for (ListNode* n = idle_list_.next; n != &idle_list_; n = n->next) {
-    Session* s = n->owner;
-    if (s->state == SessionState::Ready && s->match_wire == 0) leaving.push_back(s);
+  auto collect = [&](ListNode& list) {
+    for (ListNode* n = list.next; n != &list; n = n->next) {
+      Session* s = n->owner;
+      if (s->match_wire != 0) continue;  // seated: stays until its MatchEnd
+      if (s->state == SessionState::Handshake) {
+        // A hand-over lets it finish here (it then resumes by token on the
+        // new generation); a drain has nothing to offer it.
+        if (leaving_ == Leave::Drain) leaving.push_back(s);
+        continue;
+      }
+      if (s->state == SessionState::Ready && !about_to_be_seated(s)) leaving.push_back(s);
+    }
+  };
+  collect(handshake_list_);
+  collect(idle_list_);
+  for (Session* s : leaving) {
+    if (leaving_ == Leave::Drain) cancel_ticket_for_shutdown(s);
+    send_on(s);
   }
-  for (Session* s : leaving) send_on(s);
   return leaving.size();
 }
 
+void Worker::cancel_ticket_for_shutdown(Session* s) {
+  if (seg_ == nullptr || s->state != SessionState::Ready) return;
+  auto players = seg_->players();
+  auto tickets = seg_->tickets();
+  shm::PlayerRow* p = players.get_wire(s->player_wire);
+  const uint32_t ticket = p == nullptr ? 0 : shared_load(p->ticket);
+  if (ticket == 0) return;
+  bool cancelled = false;
+  {
+    auto g = tickets.lock();
+    shm::TicketRow* t = tickets.get_wire(ticket);
+    if (t != nullptr && t->state == shm::TicketState::Waiting) {
+      shared_store(t->state, shm::TicketState::Cancelled);
+      cancelled = true;
+    }
+  }
+  if (!cancelled) return;
+  {
+    auto g = players.lock();
+    if (p->ticket == ticket) shared_store(p->ticket, uint32_t(0));
+  }
+  ++stats_.tickets_cancelled;
+  post(seg_->coordinator_index(), shm::make_event(shm::EventType::TicketChanged, index_, ticket));
+  ++stats_.errors_sent;
+  ++stats_.errors_by_code[size_t(ErrorCode::ShuttingDown)];
+  send(s, encode_error(leave_enc_, ErrorCode::ShuttingDown, false,
+                       "matchmaking stopped: the server is shutting down; your ticket is cancelled"));
+}
+
 void Worker::send_on(Session* s) {
+  if (s->state == SessionState::Closing || s->state == SessionState::Closed) return;
   // Its own encoder: callers may hold a frame in enc_ for other sessions.
-  auto& b = hand_over_enc_.builder();
-  auto m = CreateServerShutdownDirect(b, hand_over_drain_ms_, 0, "server upgrading: resume on a new connection");
-  if (send(s, hand_over_enc_.finish(m))) begin_close(s);
+  auto& b = leave_enc_.builder();
+  const bool upgrade = leaving_ == Leave::HandOver;
+  auto m = CreateServerShutdownDirect(b, leave_drain_ms_, 0,
+                                      upgrade ? "server upgrading: resume on a new connection"
+                                              : "server shutting down");
+  if (send(s, leave_enc_.finish(m))) begin_close(s);
+}
+
+void Worker::sweep_leaving() {
+  if (leaving_ == Leave::No) return;
+  // Sessions whose match ended without a MatchEnd here (gone, or its
+  // MatchFound never came), and handshakes that finished (a hand-over).
+  send_on_unseated();
+  if (leaving_ != Leave::Drain) return;
+  const int64_t now = now_ms();
+  if (!deadline_passed_ && now >= leave_deadline_ms_) {
+    deadline_passed_ = true;
+    const uint64_t before = stats_.matches_ended_at_deadline;
+    end_owned_for_shutdown();
+    if (const uint64_t n = stats_.matches_ended_at_deadline - before; n > 0)
+      spdlog::info("drain deadline ({} ms): {} matches ended unfinished, no rating change", leave_drain_ms_, n);
+  }
+  if (deadline_passed_ && !grace_passed_ && now >= leave_deadline_ms_ + kDeadlineGraceMs) {
+    // Seated in a match ticked by a worker that is gone: no MatchEnd will
+    // come. Collected first: send_on moves a session to the closing list.
+    grace_passed_ = true;
+    std::vector<Session*> rest;
+    for (ListNode* n = idle_list_.next; n != &idle_list_; n = n->next) rest.push_back(n->owner);
+    for (Session* s : rest) send_on(s);
+  }
 }
 
 void Worker::close_all() {

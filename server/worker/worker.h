@@ -60,6 +60,7 @@ struct Stats {
   uint64_t tick_drift_max_us = 0;  // worst lateness of a pass
   uint64_t tick_drift_sum_us = 0;
   uint64_t matches_ended = 0;
+  uint64_t matches_ended_at_deadline = 0;  // of those: by a drain's deadline (no rating change)
   uint64_t snapshots_full = 0;
   uint64_t snapshots_delta = 0;
   uint64_t snapshot_bytes_full = 0;
@@ -73,8 +74,13 @@ struct Stats {
   shm::ShmHistogram tick_drift_us{};  // lateness of a pass's start, us
 };
 
+// MatchRow::end_reason for a match the server ended at its shutdown
+// deadline: past game::EndReason's values (the rules never end a match so).
+inline constexpr uint32_t kEndShutdownDeadline = 4;
+
 class Worker {
  public:
+  enum class Leave : uint8_t { No, Drain, HandOver };  // see shutdown_all() / hand_over()
   // `seg` may be null (no shared state: tests of the session layer alone);
   // with it, players are recorded in its table and counters published.
   Worker(uv_loop_t* loop, const config::Config& cfg, uint16_t index, int64_t start_ms,
@@ -99,16 +105,31 @@ class Worker {
   // new frames).
   void apply_config(const config::Config& cfg);
 
-  // Sends ServerShutdown to every session and stops reading from them; each
-  // connection closes once its queue is flushed or `drain_ms` passes.
-  void shutdown_all(uint32_t drain_ms);
-
-  // Binary upgrade (HandOver): sends ServerShutdown (retry at once) to every
-  // session that is past the handshake and not seated in a match, and
-  // closes it; its player resumes on the new generation by token. Seated
-  // sessions stay until their MatchEnd is delivered; call again (each
-  // heartbeat) to send those on. Returns how many it sent on.
+  // Leaving: how a worker's sessions end before it exits, one mechanism for
+  // a drain and for a binary upgrade's hand-over (worker.cpp).
+  //   Both: a session seated in a match stays, playing, and gets
+  //   ServerShutdown right after its MatchEnd; every other session gets
+  //   ServerShutdown and closes (a matched ticket whose MatchFound is still
+  //   in flight counts as seated). The matches this worker ticks go on.
+  //   shutdown_all (SIGTERM, a drain): the server is going away. Handshake
+  //   sessions leave too; a Waiting ticket is cancelled first and its
+  //   session told with Error(ShuttingDown); a QueueJoin is answered
+  //   Error(ShuttingDown). At `drain_ms` every match still ticked here ends
+  //   with EndReason::ShutdownDeadline (results, no rating change), and
+  //   kDeadlineGraceMs later any session still here gets ServerShutdown.
+  //   hand_over (SIGUSR2): a new generation serves on. Tickets are kept
+  //   (the player resumes there with it, ServerShutdown says retry at
+  //   once); a match still running at `drain_ms` is left for the new
+  //   generation to adopt.
+  // The first call wins; later ones (either kind) are ignored. Both return
+  // how many sessions were sent on.
+  size_t shutdown_all(uint32_t drain_ms);
   size_t hand_over(uint32_t drain_ms);
+  bool leaving() const { return leaving_ != Leave::No; }
+  // True once the process may exit: no session left and no match to tick,
+  // or its time is up (a hand-over at the deadline; a drain at the deadline
+  // plus the time to deliver the deadline's MatchEnds).
+  bool left() const;
 
   // Closed connections are reported to the master (which counts open
   // connections per address for limits.max_connections_per_ip): the
@@ -171,7 +192,13 @@ class Worker {
   void send_snapshots(uint32_t wire);
   void tick();
   void step_owned();
-  void end_match(uint32_t wire);
+  // Ends an owned match from its published state: places, ratings, the row
+  // Ended, MatchEnded posted. `forced_reason` (a game::EndReason value, or
+  // kEndShutdownDeadline) ends it for a reason of the server's, with the
+  // ratings left as they were; 0 = the game's own end (score or time).
+  void end_match(uint32_t wire, uint32_t forced_reason = 0);
+  // Ends every match this worker ticks for the shutdown deadline.
+  void end_owned_for_shutdown();
   void post(uint32_t index, const shm::Event& e);
   void forget(Session* s);  // from the close callback: drop it from the play maps
 
@@ -179,7 +206,13 @@ class Worker {
   bool send(Session* s, std::span<const uint8_t> frame);
   void send_error(Session* s, proto::ErrorCode code, bool fatal, std::string_view text);
   void begin_close(Session* s);  // flush what is queued, then close
-  void send_on(Session* s);      // hand-over: ServerShutdown, then close
+  // Leaving (worker.cpp).
+  size_t leave(Leave how, uint32_t drain_ms);
+  size_t send_on_unseated();     // every session that has no match to wait for
+  bool about_to_be_seated(const Session* s);  // its ticket matched, MatchFound in flight
+  void sweep_leaving();          // from sweep(): the deadline and the stragglers
+  void send_on(Session* s);      // ServerShutdown, then close
+  void cancel_ticket_for_shutdown(Session* s);  // drain: Error(ShuttingDown) if one was Waiting
   void close_now(Session* s);
   void release_player(Session* s);
   void mark_dirty(Session* s);
@@ -227,14 +260,17 @@ class Worker {
   alignas(16) std::array<uint8_t, 64 * 1024> read_buf_;
   bool read_buf_busy_ = false;
   int64_t fake_now_ms_ = -1;  // >= 0: what now_ms() returns (FuzzAccess only)
-  bool handing_over_ = false;  // binary upgrade: see hand_over()
+  Leave leaving_ = Leave::No;  // see shutdown_all() / hand_over()
+  int64_t leave_deadline_ms_ = 0;  // now_ms() at which drain_ms is up
+  bool deadline_passed_ = false;   // a drain's matches were ended at the deadline
+  bool grace_passed_ = false;      // ... and the stragglers sent on
   uv_stream_t* report_ = nullptr;
   uint64_t handoff_seq_ = 0;
   std::vector<uint8_t> report_buf_;  // address keys of closed connections, not yet written
   size_t report_off_ = 0;
   static constexpr size_t kMaxReportBytes = 1 << 20;
-  uint32_t hand_over_drain_ms_ = 0;
-  proto::FrameEncoder hand_over_enc_{256};
+  uint32_t leave_drain_ms_ = 0;
+  proto::FrameEncoder leave_enc_{256};  // ServerShutdown, Error(ShuttingDown)
 };
 
 }  // namespace skirmish::worker

@@ -28,10 +28,6 @@ struct Proc {
   uv_timer_t heartbeat;
   Worker* worker = nullptr;
   shm::ProcessRow* row = nullptr;
-  bool draining = false;
-  bool handing_over = false;  // draining for a binary upgrade
-  uint32_t drain_ms = 0;
-  int64_t drain_deadline_ms = 0;
   char ipc_byte[64];
 };
 
@@ -58,42 +54,30 @@ void stop(Proc* p) {
     if (!uv_is_closing(h)) uv_close(h, nullptr);
 }
 
-void begin_drain(Proc* p, uint32_t drain_ms) {
-  if (p->draining) return;
-  p->draining = true;
-  p->drain_deadline_ms = core::monotonic_ms() + drain_ms;
+// SIGTERM (Shutdown) and SIGUSR2 (HandOver): the worker's leaving
+// mechanism (Worker::shutdown_all / hand_over); this loop only watches it
+// end. Its matches tick on while seated players finish them.
+void begin_leaving(Proc* p, shm::EventType why, uint32_t drain_ms) {
+  if (p->worker->leaving()) return;
   shm::shared_store(p->row->state, shm::ProcessState::Draining);
-  spdlog::info("draining {} sessions", p->worker->session_count());
-  p->worker->shutdown_all(drain_ms);
-}
-
-// Binary upgrade: new connections go to the new generation's workers; this
-// one finishes the matches it ticks and serves its seated players until
-// their MatchEnd, sending every other session on (they resume there).
-void begin_hand_over(Proc* p, uint32_t drain_ms) {
-  if (p->draining) return;
-  p->draining = p->handing_over = true;
-  p->drain_ms = drain_ms;
-  p->drain_deadline_ms = core::monotonic_ms() + drain_ms;
-  shm::shared_store(p->row->state, shm::ProcessState::Draining);
-  const size_t sent = p->worker->hand_over(drain_ms);
-  spdlog::info("handing over: {} sessions sent to the new generation, {} seated, {} matches to finish", sent,
-               p->worker->session_count() - sent, p->worker->owned_matches());
+  const size_t before = p->worker->session_count();
+  if (why == shm::EventType::HandOver) {
+    const size_t sent = p->worker->hand_over(drain_ms);
+    spdlog::info("handing over: {} sessions sent to the new generation, {} seated, {} matches to finish", sent,
+                 before - sent, p->worker->owned_matches());
+  } else {
+    const size_t sent = p->worker->shutdown_all(drain_ms);
+    spdlog::info("draining: {} sessions sent away, {} seated, {} matches to finish (up to {} ms)", sent,
+                 before - sent, p->worker->owned_matches(), drain_ms);
+  }
+  if (p->worker->left()) stop(p);
 }
 
 void on_heartbeat(uv_timer_t* t) {
   auto* p = static_cast<Proc*>(t->data);
   shm::shared_store(p->row->heartbeat_ms, core::monotonic_ms());
   p->worker->publish_stats(*p->row);
-  if (!p->draining) return;
-  bool done = p->worker->session_count() == 0;
-  if (p->handing_over) {
-    p->worker->hand_over(p->drain_ms);  // sessions whose match has ended
-    // Its matches tick here until they end; one left at the deadline is
-    // adopted by a new worker (the coordinator's sweep of Down owners).
-    done = done && p->worker->owned_matches() == 0;
-  }
-  if (done || core::monotonic_ms() >= p->drain_deadline_ms) {
+  if (p->worker->left()) {
     spdlog::info("drained; exiting ({} sessions, {} matches left)", p->worker->session_count(),
                  p->worker->owned_matches());
     stop(p);
@@ -111,10 +95,8 @@ void on_event(uv_poll_t* h, int status, int) {
       const shm::Event& e = evs[i];
       switch (static_cast<shm::EventType>(e.type)) {
         case shm::EventType::Shutdown:
-          begin_drain(p, uint32_t(e.a));
-          break;
         case shm::EventType::HandOver:
-          begin_hand_over(p, uint32_t(e.a));
+          begin_leaving(p, static_cast<shm::EventType>(e.type), uint32_t(e.a));
           break;
         case shm::EventType::Reload:
           if (core::apply_live_key(p->cfg, e)) {
@@ -141,16 +123,8 @@ void on_ipc_read(uv_stream_t* s, ssize_t nread, const uv_buf_t*) {
   auto* pipe = reinterpret_cast<uv_pipe_t*>(s);
   while (uv_pipe_pending_count(pipe) > 0) {
     if (uv_pipe_pending_type(pipe) != UV_TCP) break;
-    if (p->draining && !p->handing_over) {
-      // Accept and close at once: the master stopped sending, this is one
-      // that crossed the Shutdown in flight.
-      uv_tcp_t* t = new uv_tcp_t;
-      uv_tcp_init(&p->loop, t);
-      uv_accept(s, reinterpret_cast<uv_stream_t*>(t));
-      p->worker->report_closed(p->worker->take_handoff_seq());
-      uv_close(reinterpret_cast<uv_handle_t*>(t), [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
-      continue;
-    }
+    // During a drain one that crossed the Shutdown in flight is taken and
+    // told (ServerShutdown) at the next sweep, like every other handshake.
     p->worker->accept_handoff(s);
   }
 }
