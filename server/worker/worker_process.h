@@ -1,7 +1,8 @@
-// The body of a worker process after fork: its own libuv loop, the IPC pipe
-// from the master (connections arrive on it with SCM_RIGHTS), its mailbox
-// woken by its eventfd, a heartbeat in its process row. Returns the exit
-// code: 0 after a drain, 1 if it could not start.
+// The body of a worker process after fork, on the child skeleton
+// (core/child_loop.h: its loop, the IPC pipe from the master, on which
+// connections arrive with SCM_RIGHTS, its mailbox woken by its eventfd, a
+// heartbeat in its process row). Returns the exit code: 0 after a drain, 1
+// if it could not start.
 #pragma once
 
 #include "core/child.h"
