@@ -160,8 +160,14 @@ bool Worker::accept_session(uv_stream_t* server, uint64_t seq) {
     shm::shared_add(row_->connections_open, uint64_t(1));
     shm::shared_add(row_->connections_accepted, uint64_t(1));
   }
-  uv_read_start(reinterpret_cast<uv_stream_t*>(&s->tcp), Callbacks::alloc, Callbacks::read);
   SPDLOG_DEBUG("session {} from {}", s->id, s->peer);
+  if (leaving_ == Leave::Drain) {
+    // Crossed the Shutdown in flight (the master stopped handing off):
+    // told at once, never read.
+    send_on(s);
+    return true;
+  }
+  uv_read_start(reinterpret_cast<uv_stream_t*>(&s->tcp), Callbacks::alloc, Callbacks::read);
   return true;
 }
 

@@ -60,7 +60,7 @@ class WorkerRole final : public core::ChildRole {
   }
   void on_ipc_readable(uv_pipe_t* ipc) override {
     // During a drain one that crossed the Shutdown in flight is taken and
-    // told (ServerShutdown) at the next sweep, like every other handshake.
+    // told at once (ServerShutdown): Worker::accept_session.
     while (uv_pipe_pending_count(ipc) > 0 && uv_pipe_pending_type(ipc) == UV_TCP)
       w_.accept_handoff(reinterpret_cast<uv_stream_t*>(ipc));
   }
