@@ -5,7 +5,7 @@
 #include <cinttypes>
 #include <cstdio>
 
-#include "master/master.h"
+#include "master/stats.h"
 #include "shm/atomic_field.h"
 #include "skirmish_generated.h"
 
