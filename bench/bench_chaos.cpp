@@ -58,7 +58,7 @@
 
 #include "shm/atomic_field.h"
 #include "shm/segment.h"
-#include "skirmish_client.h"
+#include "client/lib/skirmish_client.h"
 
 namespace {
 

@@ -42,8 +42,8 @@
 #include <string>
 #include <vector>
 
-#include "codec.h"
-#include "histogram.h"
+#include "protocol/codec.h"
+#include "loadtest/histogram.h"
 
 namespace proto = skirmish::proto;
 using LatencyHistogram = skirmish::loadtest::Histogram;

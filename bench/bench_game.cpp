@@ -46,7 +46,7 @@
 #include <string>
 #include <vector>
 
-#include "codec.h"
+#include "protocol/codec.h"
 #include "game/rules.h"
 #include "matchmaking/matchmaker.h"
 #include "shm/robust_mutex.h"

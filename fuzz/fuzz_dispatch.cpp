@@ -35,11 +35,11 @@
 #include <string>
 #include <vector>
 
-#include "codec.h"
+#include "protocol/codec.h"
 #include "config/config.h"
 #include "coordinator/coordinator.h"
 #include "core/process.h"
-#include "dispatch_input.h"
+#include "fuzz/dispatch_input.h"
 #include "shm/atomic_field.h"
 #include "shm/segment.h"
 #include "worker/worker.h"

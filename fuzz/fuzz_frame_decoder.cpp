@@ -29,7 +29,7 @@
 #include <cstring>
 #include <vector>
 
-#include "codec.h"
+#include "protocol/codec.h"
 
 #define FUZZ_CHECK(cond)                                                                            \
   do {                                                                                              \

@@ -32,9 +32,9 @@
 #include <string_view>
 #include <vector>
 
-#include "codec.h"
+#include "protocol/codec.h"
 #include "config/config.h"
-#include "dispatch_input.h"
+#include "fuzz/dispatch_input.h"
 
 namespace {
 

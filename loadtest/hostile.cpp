@@ -32,7 +32,7 @@
 #include <string>
 #include <vector>
 
-#include "hostile.h"
+#include "loadtest/hostile.h"
 
 namespace skirmish::hostile {
 namespace {

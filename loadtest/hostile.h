@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "codec.h"
+#include "protocol/codec.h"
 
 namespace skirmish::hostile {
 

@@ -5,7 +5,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "hostile.h"
+#include "loadtest/hostile.h"
 
 namespace skirmish::hostile {
 

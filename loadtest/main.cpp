@@ -19,8 +19,8 @@
 #include <utility>
 #include <vector>
 
-#include "report.h"
-#include "shard.h"
+#include "loadtest/report.h"
+#include "loadtest/shard.h"
 
 using namespace skirmish::loadtest;
 using Clock = std::chrono::steady_clock;

@@ -9,8 +9,8 @@
 #include <array>
 #include <cstdint>
 
-#include "histogram.h"
-#include "skirmish_client.h"
+#include "loadtest/histogram.h"
+#include "client/lib/skirmish_client.h"
 
 namespace skirmish::loadtest {
 

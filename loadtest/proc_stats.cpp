@@ -1,4 +1,4 @@
-#include "proc_stats.h"
+#include "loadtest/proc_stats.h"
 
 #include <dirent.h>
 #include <sys/resource.h>

@@ -1,4 +1,4 @@
-#include "report.h"
+#include "loadtest/report.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -6,7 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "skirmish_generated.h"
+#include "protocol/skirmish_generated.h"
 
 namespace skirmish::loadtest {
 

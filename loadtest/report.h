@@ -5,9 +5,9 @@
 #include <string>
 #include <vector>
 
-#include "metrics.h"
-#include "options.h"
-#include "proc_stats.h"
+#include "loadtest/metrics.h"
+#include "loadtest/options.h"
+#include "loadtest/proc_stats.h"
 
 namespace skirmish::loadtest {
 

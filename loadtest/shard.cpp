@@ -1,4 +1,4 @@
-#include "shard.h"
+#include "loadtest/shard.h"
 
 #include <algorithm>
 #include <cmath>

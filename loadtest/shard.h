@@ -23,8 +23,8 @@
 #include <thread>
 #include <vector>
 
-#include "metrics.h"
-#include "options.h"
+#include "loadtest/metrics.h"
+#include "loadtest/options.h"
 
 namespace skirmish::loadtest {
 

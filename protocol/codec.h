@@ -24,7 +24,7 @@
 #include <span>
 #include <vector>
 
-#include "skirmish_generated.h"
+#include "protocol/skirmish_generated.h"
 
 namespace skirmish::proto {
 

@@ -17,7 +17,7 @@
 #include <cstdio>
 #include <string>
 
-#include "skirmish_client.h"
+#include "client/lib/skirmish_client.h"
 
 namespace sc = skirmish::client;
 namespace proto = skirmish::proto;

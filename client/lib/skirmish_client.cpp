@@ -1,4 +1,4 @@
-#include "skirmish_client.h"
+#include "client/lib/skirmish_client.h"
 
 #include <memory>
 #include <utility>

@@ -108,8 +108,8 @@
 #include <string>
 #include <string_view>
 
-#include "codec.h"
-#include "snapshot_history.h"
+#include "protocol/codec.h"
+#include "client/lib/snapshot_history.h"
 
 namespace skirmish::client {
 

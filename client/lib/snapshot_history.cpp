@@ -1,4 +1,4 @@
-#include "snapshot_history.h"
+#include "client/lib/snapshot_history.h"
 
 #include <algorithm>
 #include <utility>

@@ -23,7 +23,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "skirmish_generated.h"
+#include "protocol/skirmish_generated.h"
 
 namespace skirmish::client {
 

@@ -1,5 +1,5 @@
 // The App of skirmish-client: see app.h for the contract.
-#include "app.h"
+#include "client/terminal/app.h"
 
 #include <fcntl.h>
 #include <sys/ioctl.h>

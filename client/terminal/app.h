@@ -35,9 +35,9 @@
 #include <memory>
 #include <string>
 
-#include "model.h"
-#include "screen.h"
-#include "skirmish_client.h"
+#include "client/terminal/model.h"
+#include "client/terminal/screen.h"
+#include "client/lib/skirmish_client.h"
 
 namespace skirmish::terminal {
 

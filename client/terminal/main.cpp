@@ -23,8 +23,8 @@
 #include <cstdlib>
 #include <string>
 
-#include "app.h"
-#include "screen.h"
+#include "client/terminal/app.h"
+#include "client/terminal/screen.h"
 
 namespace term = skirmish::terminal;
 

@@ -1,5 +1,5 @@
 // The view model's helpers (model.h).
-#include "model.h"
+#include "client/terminal/model.h"
 
 #include <cstdio>
 

@@ -14,7 +14,7 @@
 #include <string_view>
 #include <vector>
 
-#include "snapshot_history.h"
+#include "client/lib/snapshot_history.h"
 
 namespace skirmish::terminal {
 

@@ -1,6 +1,6 @@
 // ncurses for skirmish-client: see screen.h for the contract and layout.
 #define NCURSES_NOMACROS 1  // real functions, no move()/erase()/clear() macros
-#include "screen.h"
+#include "client/terminal/screen.h"
 
 #include <curses.h>
 

@@ -33,7 +33,7 @@
 #include <cstdint>
 #include <string>
 
-#include "model.h"
+#include "client/terminal/model.h"
 
 namespace skirmish::terminal {
 

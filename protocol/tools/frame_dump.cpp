@@ -26,7 +26,7 @@
 #include <string>
 #include <vector>
 
-#include "codec.h"
+#include "protocol/codec.h"
 
 namespace {
 

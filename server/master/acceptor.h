@@ -45,7 +45,7 @@
 
 #include "config/config.h"
 #include "master/stats.h"
-#include "codec.h"
+#include "protocol/codec.h"
 #include "shm/segment.h"
 
 namespace skirmish::master {

@@ -16,7 +16,7 @@
 #include "core/notify.h"
 #include "core/process.h"
 #include "master/metrics.h"
-#include "net.h"
+#include "master/net.h"
 #include "shm/atomic_field.h"
 
 namespace skirmish::master {

@@ -34,7 +34,7 @@
 #include <string>
 #include <vector>
 
-#include "admin.h"
+#include "master/admin.h"
 #include "config/config.h"
 #include "master/acceptor.h"
 #include "master/agones.h"

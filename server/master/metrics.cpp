@@ -7,7 +7,7 @@
 
 #include "master/stats.h"
 #include "shm/atomic_field.h"
-#include "skirmish_generated.h"
+#include "protocol/skirmish_generated.h"
 
 namespace skirmish::master {
 

@@ -42,7 +42,7 @@
 #include "core/notify.h"
 #include "core/process.h"
 #include "master/master.h"
-#include "net.h"
+#include "master/net.h"
 #include "shm/atomic_field.h"
 
 namespace skirmish::master {

@@ -15,7 +15,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "codec.h"
+#include "protocol/codec.h"
 
 namespace skirmish::worker {
 

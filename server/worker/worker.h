@@ -25,7 +25,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "codec.h"
+#include "protocol/codec.h"
 #include "config/config.h"
 #include "game/rules.h"
 #include "shm/segment.h"

@@ -9,7 +9,7 @@
 
 #include <signal.h>
 
-#include "bots.h"
+#include "tests/support/bots.h"
 #include "shm/atomic_field.h"
 #include "shm/segment.h"
 

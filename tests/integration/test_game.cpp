@@ -19,11 +19,11 @@
 #include <set>
 #include <sstream>
 
-#include "server_process.h"
-#include "skirmish_client.h"
-#include "test_client.h"
-#include "uv_loop.h"
-#include "bots.h"
+#include "tests/support/bots.h"
+#include "tests/support/server_process.h"
+#include "tests/support/test_client.h"
+#include "tests/support/uv_loop.h"
+#include "client/lib/skirmish_client.h"
 
 using namespace skirmish;
 using namespace skirmish::test;

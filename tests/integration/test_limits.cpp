@@ -9,8 +9,8 @@
 
 #include <regex>
 
-#include "bots.h"
-#include "test_client.h"
+#include "tests/support/bots.h"
+#include "tests/support/test_client.h"
 
 using namespace skirmish;
 using namespace skirmish::test;

@@ -18,10 +18,10 @@
 #include <regex>
 #include <sstream>
 
-#include "server_process.h"
+#include "tests/support/server_process.h"
 #include "shm/atomic_field.h"
 #include "shm/segment.h"
-#include "test_client.h"
+#include "tests/support/test_client.h"
 
 using namespace skirmish;
 using namespace skirmish::test;

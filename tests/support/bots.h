@@ -17,9 +17,9 @@
 #include <string>
 #include <vector>
 
-#include "server_process.h"
-#include "skirmish_client.h"
-#include "uv_loop.h"
+#include "tests/support/server_process.h"
+#include "client/lib/skirmish_client.h"
+#include "tests/support/uv_loop.h"
 
 namespace skirmish::test {
 

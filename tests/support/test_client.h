@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "codec.h"
+#include "protocol/codec.h"
 
 namespace skirmish::test {
 

@@ -4,7 +4,7 @@
 #include <random>
 #include <vector>
 
-#include "codec.h"
+#include "protocol/codec.h"
 
 using namespace skirmish::proto;
 using Bytes = std::vector<uint8_t>;

@@ -6,7 +6,7 @@
 #include <random>
 #include <vector>
 
-#include "histogram.h"
+#include "loadtest/histogram.h"
 
 using skirmish::loadtest::Histogram;
 

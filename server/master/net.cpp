@@ -1,4 +1,4 @@
-#include "net.h"
+#include "master/net.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

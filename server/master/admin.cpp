@@ -1,8 +1,8 @@
-#include "admin.h"
+#include "master/admin.h"
 
 #include <cstring>
 
-#include "net.h"
+#include "master/net.h"
 
 namespace skirmish::admin {
 
