@@ -9,11 +9,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <catch2/catch.hpp>
+
 #include <atomic>
+#include <cctype>
 #include <cstring>
 #include <fstream>
 #include <regex>
 #include <sstream>
+#include <string_view>
 #include <thread>
 
 namespace skirmish::test {
@@ -75,7 +79,45 @@ void drain(int fd, std::string& into) {
   }
 }
 
+// "2024-05-01T10:00:00.123Z master[42] info: ..." (core/log.cpp's pattern).
+bool is_server_log_line(std::string_view line) {
+  return line.size() > 24 && line[4] == '-' && line[7] == '-' && line[10] == 'T' && line[23] == 'Z' &&
+         std::isdigit(static_cast<unsigned char>(line[0])) != 0;
+}
+
+bool is_sanitizer_line(std::string_view line) {
+  if (is_server_log_line(line)) return false;
+  for (std::string_view marker : {"AddressSanitizer", "LeakSanitizer", "UndefinedBehaviorSanitizer", "ThreadSanitizer",
+                                  "MemorySanitizer", "runtime error:"})
+    if (line.find(marker) != std::string_view::npos) return true;
+  return false;
+}
+
 }  // namespace
+
+std::string sanitizer_report(const std::string& log) {
+  constexpr size_t kMaxLines = 40;
+  std::string_view rest = log;
+  std::string report;
+  size_t lines = 0;
+  bool in_report = false;
+  while (!rest.empty() && lines < kMaxLines) {
+    const size_t end = rest.find('\n');
+    const std::string_view line = rest.substr(0, end);
+    rest = end == std::string_view::npos ? std::string_view{} : rest.substr(end + 1);
+    if (!in_report && !is_sanitizer_line(line)) continue;
+    in_report = true;
+    report.append(line);
+    report += '\n';
+    ++lines;
+  }
+  return report;
+}
+
+void check_no_sanitizer_output(const std::string& log, const std::string& whose) {
+  const std::string report = sanitizer_report(log);
+  if (!report.empty()) FAIL_CHECK(whose << "'s log holds sanitizer output:\n" << report);
+}
 
 ServerProcess::ServerProcess(std::vector<std::string> extra_args, const std::string& config, unsigned nofile) {
   shm_name_ = "skt-" + std::to_string(getpid()) + "-" + std::to_string(g_counter++);
@@ -97,7 +139,11 @@ ServerProcess::~ServerProcess() {
     kill(pid_, SIGKILL);
     waitpid(pid_, &status_, 0);
   }
-  if (log_fd_ >= 0) close(log_fd_);
+  if (log_fd_ >= 0) {
+    log();  // what any process wrote before it died
+    close(log_fd_);
+  }
+  check_no_sanitizer_output(log_, "the server (pid " + std::to_string(pid_) + ")");
   // A killed server leaves its segment behind; remove it (ours by name).
   std::string path = "/dev/shm/" + shm_name_;
   unlink(path.c_str());

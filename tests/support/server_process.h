@@ -4,6 +4,10 @@
 // ports are read back from its log ("listening on 127.0.0.1:PORT"), which
 // is captured through a pipe and kept for assertions. Every wait has a
 // deadline; nothing sleeps for a fixed time.
+//
+// Teardown fails the test when the log holds sanitizer output, as nginx's
+// tests fail on any alert: a worker that aborts under ASan is respawned by
+// the master, so without this check the test could still pass.
 #pragma once
 
 #include <sys/types.h>
@@ -25,13 +29,24 @@ std::string config_path(const std::string& name);
 // Polls `cond` until it is true or `timeout` passes; returns its last value.
 bool wait_until(const std::function<bool()>& cond, std::chrono::milliseconds timeout);
 
+// The first sanitizer report in a server's log: from its first line
+// (AddressSanitizer, LeakSanitizer, UndefinedBehaviorSanitizer,
+// ThreadSanitizer, "runtime error:") up to 40 lines on; empty when there is
+// none. Only lines that are not the server's own log lines count (those
+// begin with a timestamp, and may quote what a client sent).
+std::string sanitizer_report(const std::string& log);
+// Fails the running test, without throwing (so a destructor may call it),
+// when `log` holds a sanitizer report; the report goes into the failure.
+void check_no_sanitizer_output(const std::string& log, const std::string& whose);
+
 class ServerProcess {
  public:
   // Extra flags after the defaults; `config` names a file in configs/.
   // `nofile`: RLIMIT_NOFILE for the server (0 = inherit), as `ulimit -n`.
   explicit ServerProcess(std::vector<std::string> extra_args = {},
                          const std::string& config = "skirmish.toml", unsigned nofile = 0);
-  ~ServerProcess();  // SIGKILL if still running, then reap
+  // SIGKILL if still running, reap, then check_no_sanitizer_output.
+  ~ServerProcess();
   ServerProcess(const ServerProcess&) = delete;
   ServerProcess& operator=(const ServerProcess&) = delete;
 
