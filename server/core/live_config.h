@@ -4,10 +4,16 @@
 // per key (a = key, b = value), then a Commit. Children never re-read the
 // file themselves, so every process applies exactly what the master
 // validated. Ports, worker count and table sizes need a restart.
+//
+// key_fields() names every key of the file, says whether it is live and
+// prints its value, so SIGHUP reports each key that changed: applied (live)
+// or not (restart-only, with a warning). A key missing from it fails
+// tests/unit/test_live_config.cpp against config::known_keys().
 #pragma once
 
 #include <spdlog/spdlog.h>
 
+#include <string>
 #include <vector>
 
 #include "config/config.h"
@@ -82,6 +88,72 @@ inline void take_live_keys(config::Config& c, const config::Config& fresh) {
   c.messages_per_second = fresh.messages_per_second;
   c.message_burst = fresh.message_burst;
   c.max_inputs_queued = fresh.max_inputs_queued;
+}
+
+// One key of the config file: its "table.key" name, whether a SIGHUP
+// applies it (take_live_keys), and its value as text.
+struct KeyField {
+  const char* key;
+  bool live;
+  std::string (*text)(const config::Config&);
+};
+
+inline std::string key_text(const std::string& v) { return '"' + v + '"'; }
+inline std::string key_text(uint32_t v) { return std::to_string(v); }
+inline std::string key_text(uint16_t v) { return std::to_string(v); }
+
+// Every key, in the order of config::known_keys(). Live means
+// take_live_keys copies it; all others need a restart.
+inline const std::vector<KeyField>& key_fields() {
+#define SKIRMISH_KEY(table, field, live) \
+  KeyField { #table "." #field, live, [](const config::Config& c) { return key_text(c.field); } }
+  static const std::vector<KeyField> fields = {
+      SKIRMISH_KEY(server, listen_host, false),
+      SKIRMISH_KEY(server, listen_port, false),
+      SKIRMISH_KEY(server, admin_host, false),
+      SKIRMISH_KEY(server, admin_port, false),
+      KeyField{"server.workers", false,
+               [](const config::Config& c) {
+                 return c.workers_auto ? "\"auto\" (" + std::to_string(c.workers) + ")" : std::to_string(c.workers);
+               }},
+      SKIRMISH_KEY(server, shm_name, false),
+      SKIRMISH_KEY(server, log_level, true),
+      SKIRMISH_KEY(limits, max_players, false),
+      SKIRMISH_KEY(limits, max_matches, false),
+      SKIRMISH_KEY(limits, max_connections, false),
+      SKIRMISH_KEY(limits, max_connections_per_ip, false),
+      SKIRMISH_KEY(limits, max_frame_bytes_handshake, false),
+      SKIRMISH_KEY(limits, max_frame_bytes, false),
+      SKIRMISH_KEY(limits, write_queue_bytes, false),
+      SKIRMISH_KEY(limits, socket_send_buffer_bytes, false),
+      SKIRMISH_KEY(limits, messages_per_second, true),
+      SKIRMISH_KEY(limits, message_burst, true),
+      SKIRMISH_KEY(limits, mailbox_depth, false),
+      SKIRMISH_KEY(limits, reserved_fds, false),
+      SKIRMISH_KEY(limits, max_inputs_queued, true),
+      SKIRMISH_KEY(timeouts, handshake_timeout_ms, true),
+      SKIRMISH_KEY(timeouts, idle_timeout_ms, true),
+      SKIRMISH_KEY(timeouts, resume_grace_ms, true),
+      SKIRMISH_KEY(timeouts, drain_timeout_ms, true),
+      SKIRMISH_KEY(timeouts, upgrade_timeout_ms, true),
+      SKIRMISH_KEY(timeouts, heartbeat_timeout_ms, false),
+      SKIRMISH_KEY(timeouts, respawn_backoff_max_ms, false),
+      SKIRMISH_KEY(game, tick_rate_hz, false),
+      SKIRMISH_KEY(game, match_size, false),
+      SKIRMISH_KEY(game, score_limit, false),
+      SKIRMISH_KEY(game, time_limit_s, false),
+      SKIRMISH_KEY(game, arena_width, false),
+      SKIRMISH_KEY(game, arena_height, false),
+      SKIRMISH_KEY(game, max_speed, false),
+      SKIRMISH_KEY(game, coins, false),
+      SKIRMISH_KEY(matchmaking, window_initial, false),
+      SKIRMISH_KEY(matchmaking, window_widen_per_s, false),
+      SKIRMISH_KEY(matchmaking, max_wait_ms, false),
+      SKIRMISH_KEY(matchmaking, interval_ms, false),
+      SKIRMISH_KEY(matchmaking, rating_initial, false),
+  };
+#undef SKIRMISH_KEY
+  return fields;
 }
 
 }  // namespace skirmish::core

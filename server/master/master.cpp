@@ -54,6 +54,13 @@ bool Master::start(std::string& error) {
   pid_ = getpid();
   start_ms_ = core::monotonic_ms();
   loop_ = uv_default_loop();
+  // What the file says now, without the flags: a SIGHUP reports the keys
+  // that changed in the file since (flags such as --port stay in force).
+  {
+    std::string ignored;
+    auto file = config::load_file(cfg_.source, ignored);
+    file_cfg_ = file ? *file : cfg_;
+  }
   if (const char* env = std::getenv(kUpgradeEnv)) {
     const std::string e = env;
     unsetenv(kUpgradeEnv);  // not for our children, nor a later upgrade
@@ -188,12 +195,34 @@ void Master::reload() {
     spdlog::error("SIGHUP: keeping the running config: {}", error);
     return;
   }
+  // Each key that changed, before the new log level applies (a level
+  // raised to warn would hide the lines). A live key is compared with what
+  // runs (it may come from a flag: the file's value replaces it); a
+  // restart-only key with what the file said before, so a flag such as
+  // --port 0 is not reported as a change on every SIGHUP.
+  uint32_t applied = 0, restart = 0;
+  for (const core::KeyField& f : core::key_fields()) {
+    if (f.live) {
+      const std::string from = f.text(cfg_), to = f.text(*fresh);
+      if (from == to) continue;
+      ++applied;
+      spdlog::info("SIGHUP: {}: {} -> {} (applied)", f.key, from, to);
+    } else {
+      const std::string from = f.text(file_cfg_), to = f.text(*fresh);
+      if (from == to) continue;
+      ++restart;
+      spdlog::warn("SIGHUP: {}: {} -> {} in the file: not applied, it needs a restart (running with {})", f.key, from,
+                   to, f.text(cfg_));
+    }
+  }
+  spdlog::info("SIGHUP: reloaded {}: {} key(s) applied, {} need a restart (log level {})", cfg_.source, applied,
+               restart, fresh->log_level);
+  file_cfg_ = *fresh;
   core::take_live_keys(cfg_, *fresh);
   spdlog::set_level(*log::parse_level(cfg_.log_level));
   for (uint32_t i = 0; i < supervisor_->slots(); ++i)
     if (supervisor_->own(i))
       for (const shm::Event& e : core::reload_events(cfg_, uint16_t(seg_->master_index()))) post(i, e);
-  spdlog::info("SIGHUP: reloaded {} (log level {})", cfg_.source, cfg_.log_level);
 }
 
 admin::Response Master::admin_request(const std::string& target) {

@@ -19,9 +19,11 @@
 // Signals: SIGTERM/SIGINT drain (stop accepting, Shutdown to every mailbox,
 // wait up to drain_timeout_ms, kill stragglers 2 s after that, unlink the
 // segment, exit 0; a second signal kills every child at once); SIGHUP
-// reloads the live keys (core/live_config.h) and passes them to every
-// child through its mailbox, so every process applies exactly what the
-// master validated; a bad new config is logged and the old one kept;
+// re-reads the file and reloads the live keys (core/live_config.h),
+// passing them to every child through its mailbox, so every process
+// applies exactly what the master validated; it logs each key that changed,
+// "(applied)" for a live one and a warning for a restart-only one (kept as
+// it runs); a bad new config is logged and the old one kept;
 // SIGCHLD reaps (the supervisor); SIGUSR2 upgrades (upgrade.cpp).
 //
 // Assumes: one thread, the default libuv loop; run() is called once.
@@ -87,7 +89,8 @@ class Master : private Supervisor::Listener {
   void post(uint32_t index, const shm::Event& e) { supervisor_->post(index, e); }
   admin::Response admin_request(const std::string& target);
 
-  config::Config cfg_;
+  config::Config cfg_;       // what runs: the file at start, flags over it, live keys since
+  config::Config file_cfg_;  // what the file said at start or the last SIGHUP
   std::unique_ptr<shm::Segment> seg_;
   uv_loop_t* loop_ = nullptr;
   std::unique_ptr<admin::AdminServer> admin_;
