@@ -151,6 +151,10 @@ inline const std::vector<KeyField>& key_fields() {
       SKIRMISH_KEY(matchmaking, max_wait_ms, false),
       SKIRMISH_KEY(matchmaking, interval_ms, false),
       SKIRMISH_KEY(matchmaking, rating_initial, false),
+      KeyField{"agones.health_interval_ms", false,
+               [](const config::Config& c) { return key_text(c.agones_health_interval_ms); }},
+      KeyField{"agones.request_timeout_ms", false,
+               [](const config::Config& c) { return key_text(c.agones_request_timeout_ms); }},
   };
 #undef SKIRMISH_KEY
   return fields;
