@@ -606,7 +606,7 @@ TEST_CASE("without --config: ./configs/skirmish.toml, else /etc/skirmish/skirmis
   CHECK_FALSE(given.config_defaulted);
 }
 
-TEST_CASE("--check-config loads, checks and exits; a flag given twice is refused", "[config][flags]") {
+TEST_CASE("flags: --check-config loads, checks and exits, and a flag given twice is refused", "[config][flags]") {
   const std::string path = configs_dir() + "container.toml";
   const cfg::Options ok = run({"--config", path, "--port", "7777", "--check-config"});
   CHECK(ok.status == cfg::ParseStatus::Exit);
