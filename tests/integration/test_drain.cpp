@@ -32,8 +32,8 @@
 #include <regex>
 #include <set>
 
-#include "bots.h"
-#include "test_client.h"
+#include "tests/support/bots.h"
+#include "tests/support/test_client.h"
 
 using namespace skirmish;
 using namespace skirmish::test;
