@@ -20,12 +20,10 @@ namespace cfg = skirmish::config;
 
 namespace {
 
-// The shipped configs, found from this file's place in the tree so the test
-// runs from any working directory.
-std::string configs_dir() {
-  const std::string here = __FILE__;
-  return here.substr(0, here.rfind('/')) + "/../../configs/";
-}
+// The shipped configs, by the source tree's absolute path (set by CMake), so
+// the test runs from any working directory (__FILE__ may be relative: a
+// compiler launcher such as ccache with a base directory makes it so).
+std::string configs_dir() { return std::string(SKIRMISH_SOURCE_DIR) + "/configs/"; }
 
 bool contains(const std::string& s, const std::string& part) {
   return s.find(part) != std::string::npos;
