@@ -92,7 +92,7 @@ QueueResult queue_input_locked(shm::MatchRow& row, std::uint8_t seat, const game
   return QueueResult::Queued;
 }
 
-StepOutcome step_locked(shm::MatchRow& row, const game::Params& p, std::uint32_t connected_mask) {
+StepOutcome step_locked(shm::MatchRow& row, const game::Params& p, std::uint32_t connected_mask, bool abandon) {
   // Order matters for a death at any point (the lock's repair step only
   // clamps indices): the new state is written beside the published one,
   // published is flipped, then tick follows, and the inputs are popped
@@ -119,6 +119,7 @@ StepOutcome step_locked(shm::MatchRow& row, const game::Params& p, std::uint32_t
     has[i] = true;
   }
   game::step(s, p, inputs, has);
+  if (abandon) game::abandon(s);  // a no-op if the step ended it
   SKIRMISH_FAULT(2);
   const std::uint32_t idx = s.tick % shm::kStateRing;
   const auto* bytes = reinterpret_cast<const std::uint8_t*>(&s);

@@ -56,7 +56,10 @@ struct StepOutcome {
 };
 // Marks each seat connected or not (bit i of connected_mask = seat i has a
 // session somewhere), pops at most one queued input per seat, steps once,
-// publishes.
-StepOutcome step_locked(shm::MatchRow& row, const game::Params& p, std::uint32_t connected_mask);
+// publishes. `abandon`: every seat has left for good (no session and past
+// the resume grace); the stepped state ends with EndReason::Abandoned unless
+// the rules ended it at this very tick.
+StepOutcome step_locked(shm::MatchRow& row, const game::Params& p, std::uint32_t connected_mask,
+                        bool abandon = false);
 
 }  // namespace skirmish::match

@@ -519,25 +519,38 @@ void Worker::tick() {
 void Worker::step_owned() {
   auto matches = seg_->matches();
   auto players = seg_->players();
+  const int64_t now = core::monotonic_ms();  // the clock of disconnected_at_ms
   for (size_t i = 0; i < owned_.size();) {
     const Owned& own = owned_[i];
     const uint32_t wire = own.wire;
-    // Where its players are: who gets MatchTicked, who stands still.
+    // Where its players are: who gets MatchTicked, who stands still, and
+    // whether anyone can still come back. A seat whose row is gone (freed
+    // after the grace, or reused) or whose grace has run out cannot: a
+    // match with no such seat left is abandoned now rather than ticked to
+    // its time limit for nobody.
     uint64_t workers = 0;
     uint32_t connected = 0;
-    for (uint32_t k = 0; k < own.n; ++k)
-      if (const shm::PlayerRow* p = players.get_wire(own.players[k]);
-          p != nullptr && shared_load(p->state) == shm::PlayerState::Connected) {
+    bool can_return = false;
+    for (uint32_t k = 0; k < own.n; ++k) {
+      const shm::PlayerRow* p = players.get_wire(own.players[k]);
+      if (p == nullptr) continue;
+      const shm::PlayerState st = shared_load(p->state);
+      if (st == shm::PlayerState::Connected) {
         connected |= 1u << k;
+        can_return = true;
         const uint32_t w = shared_load(p->worker);
         if (w < 64 && w != index_) workers |= uint64_t(1) << w;
+      } else if (st == shm::PlayerState::Disconnected &&
+                 now - shared_load(p->disconnected_at_ms) < int64_t(cfg_.resume_grace_ms)) {
+        can_return = true;
       }
+    }
     shm::MatchRow* row = matches.get_wire(wire);
     match::StepOutcome o{0, false, false};
     if (row != nullptr) {
       auto g = shm::lock_match(*row);
       if (matches.get_wire(wire) == row && row->state == shm::MatchState::Running && row->owner_worker == index_) {
-        o = match::step_locked(*row, game_params_, connected);
+        o = match::step_locked(*row, game_params_, connected, !can_return);
         row->last_tick_ms = core::monotonic_ms();
       }
     }
@@ -594,6 +607,10 @@ void Worker::end_match(uint32_t wire, uint32_t forced_reason) {
     if (placing[i].slot < n) places[placing[i].slot] = placing[i].place;
 
   // Ratings: read, update (outside any lock), write back; one lock at a time.
+  // An abandoned match (everyone left for good) is no result: no rating
+  // moves, and its MatchEnd shows after == before.
+  // Nor is a match the server cut short (its places say who led).
+  const bool rated = forced_reason == 0 && fin.end_reason != uint8_t(game::EndReason::Abandoned);
   matchmaking::Rating r[shm::kMaxMatchPlayers];
   {
     auto g = players.lock();
@@ -601,9 +618,8 @@ void Worker::end_match(uint32_t wire, uint32_t forced_reason) {
       if (const shm::PlayerRow* p = players.get_wire(wires[i])) r[i] = {p->rating, p->rd, p->volatility};
       else r[i].r = before[i];
   }
-  // A match the server cut short rates nobody: its places say who led.
   std::vector<matchmaking::Rating> after;
-  if (forced_reason == 0) after = matchmaking::update_ffa(std::span(r, n), std::span(places, n));
+  if (rated) after = matchmaking::update_ffa(std::span(r, n), std::span(places, n));
   else after.assign(r, r + n);
   uint64_t workers = 0;
   {

@@ -19,11 +19,14 @@
 #include <set>
 #include <sstream>
 
+#include "client/lib/skirmish_client.h"
+#include "game/rules.h"
+#include "shm/atomic_field.h"
+#include "shm/segment.h"
 #include "tests/support/bots.h"
 #include "tests/support/server_process.h"
 #include "tests/support/test_client.h"
 #include "tests/support/uv_loop.h"
-#include "client/lib/skirmish_client.h"
 
 using namespace skirmish;
 using namespace skirmish::test;
@@ -101,6 +104,13 @@ void check_finished_round(Round& r, size_t match_size) {
                                << rate_sum / double(r.bots.size()) << " Hz");
 }
 
+// A gauge without labels from /metrics, or -1 if it is not there.
+long metric(uint16_t admin_port, const std::string& name) {
+  const std::string body = http_get(admin_port, "/metrics");
+  const std::string needle = "\n" + name + " ";
+  const size_t at = body.find(needle);
+  return at == std::string::npos ? -1 : std::stol(body.substr(at + needle.size()));
+}
 
 }  // namespace
 
@@ -531,4 +541,73 @@ TEST_CASE("automatic resume gives up after its tries when the server is gone") {
   REQUIRE(c.stats().reconnect_give_ups == 1);
   loop.run_for(200);
   REQUIRE(closed == 1);
+}
+
+TEST_CASE("a match every player has left for good ends at once as Abandoned, with no rating change") {
+  // A long match and a short grace: without the fix it ticks on to its
+  // 60 s time limit for nobody.
+  constexpr int64_t kGraceMs = 1000;
+  GameConfig cfg(std::map<std::string, std::string>{{"time_limit_s", "60"},
+                                                    {"resume_grace_ms", std::to_string(kGraceMs)}});
+  ServerProcess srv({"--workers", "2"}, cfg.path);
+  REQUIRE(srv.wait_ready());
+  Loop loop;
+  Round r;
+  connect_bots(loop, r, srv.port(), 4);
+  REQUIRE(loop.run_until([&] { return all(r, [](const Bot& b) { return b.snapshots >= 5; }); }, 20s));
+  const uint32_t match = r.bots[0]->match_id;
+  for (auto& b : r.bots) REQUIRE(b->match_id == match);
+  REQUIRE(wait_until([&] { return metric(srv.admin_port(), "skirmish_matches_active") == 1; }, 5s));
+  std::string error;
+  auto seg = shm::Segment::open_existing(srv.shm_name(), error);
+  REQUIRE(seg);
+  const shm::MatchRow* row = seg->matches().get_wire(match);
+  REQUIRE(row != nullptr);
+  float before[4];
+  for (int i = 0; i < 4; ++i) before[i] = row->results[i].rating_before;
+  auto state = [&] { return shm::shared_load(row->state); };
+  // Seat `i`'s player is in the grace: when did the server see it leave?
+  auto disconnected_at = [&](int i) -> int64_t {
+    const shm::PlayerRow* p = seg->players().get_wire(row->players[i]);
+    return p != nullptr && shm::shared_load(p->state) == shm::PlayerState::Disconnected
+               ? shm::shared_load(p->disconnected_at_ms)
+               : 0;
+  };
+  // The bot in seat `i`.
+  auto in_seat = [&](int i) -> Bot& {
+    for (auto& b : r.bots)
+      if (b->slot == i) return *b;
+    FAIL("no bot in seat " << i);
+    return *r.bots[0];
+  };
+
+  // Three leave: the fourth still plays, past their grace.
+  for (int i = 0; i < 3; ++i) in_seat(i).c->close();
+  REQUIRE(wait_until([&] { return disconnected_at(0) && disconnected_at(1) && disconnected_at(2); }, 5s));
+  const uint32_t snaps = in_seat(3).snapshots;
+  loop.run_for(int(kGraceMs) + 500);
+  REQUIRE(state() == shm::MatchState::Running);
+  REQUIRE(in_seat(3).snapshots > snaps + 20);
+  REQUIRE(in_seat(3).match_ends == 0);
+
+  // The last one leaves and never comes back: the match ends once its grace
+  // is over, a tick or two later (some slack for a loaded machine).
+  in_seat(3).c->close();
+  int64_t left_ms = 0;
+  REQUIRE(wait_until([&] { return (left_ms = disconnected_at(3)) != 0; }, 5s));
+  REQUIRE(wait_until([&] { return metric(srv.admin_port(), "skirmish_matches_active") == 0; },
+                     std::chrono::milliseconds(kGraceMs + 3000)));
+  REQUIRE(state() == shm::MatchState::Ended);
+  const int64_t ended_after = shm::shared_load(row->ended_at_ms) - left_ms;
+  INFO("ended " << ended_after << " ms after the last player left");
+  REQUIRE(ended_after >= kGraceMs);
+  REQUIRE(ended_after <= kGraceMs + 2 * 1000 / kTickHz + 200);
+  REQUIRE(row->end_reason == uint32_t(game::EndReason::Abandoned));
+  REQUIRE(row->tick < 60 * kTickHz);
+  for (int i = 0; i < 4; ++i) REQUIRE(row->results[i].rating_after == row->results[i].rating_before);
+  for (int i = 0; i < 4; ++i) REQUIRE(row->results[i].rating_before == before[i]);
+  // The server still plays: four new players get a whole match.
+  Round next;
+  connect_bots(loop, next, srv.port(), 4);
+  REQUIRE(loop.run_until([&] { return all(next, [](const Bot& b) { return b.matches_found >= 1; }); }, 20s));
 }
