@@ -14,7 +14,7 @@ using shm::shared_load;
 using shm::shared_store;
 
 Coordinator::Coordinator(const config::Config& cfg, shm::Segment* seg, std::uint32_t index)
-    : cfg_(cfg), seg_(seg), index_(index) {
+    : cfg_(cfg), seg_(seg), index_(index), fanout_(seg->worker_slots()) {
   // Seeds differ per start so two runs do not replay the same coin layout.
   seed_ ^= std::uint32_t(shm::unix_time_ms());
 }
@@ -204,7 +204,7 @@ void Coordinator::complete(shm::Handle h, const shm::Handle* tickets, std::uint3
   const std::uint32_t seats = row->seat_count;
 
   // (3) the players now sit in the match.
-  std::uint64_t workers = 0;
+  fanout_.clear();
   {
     auto players = seg_->players();
     auto g = players.lock();
@@ -214,8 +214,7 @@ void Coordinator::complete(shm::Handle h, const shm::Handle* tickets, std::uint3
       shared_store(p->ticket, std::uint32_t(0));
       p->seat = std::uint8_t(i);
       shared_store(p->match, wire);
-      const std::uint32_t w = shared_load(p->worker);
-      if (w < 64) workers |= std::uint64_t(1) << w;
+      fanout_.insert(shared_load(p->worker));  // kNoWorker (in the resume grace) is refused
     }
   }
   // (4) running.
@@ -228,9 +227,8 @@ void Coordinator::complete(shm::Handle h, const shm::Handle* tickets, std::uint3
   }
   // (5) tell the owner and every worker with a player in it.
   post(owner, shm::make_event(shm::EventType::MatchCreated, std::uint16_t(index_), wire));
-  for (std::uint32_t w = 0; w < 64; ++w)
-    if (workers & (std::uint64_t(1) << w))
-      post(w, shm::make_event(shm::EventType::MatchFound, std::uint16_t(index_), wire));
+  fanout_.for_each(
+      [&](std::uint32_t w) { post(w, shm::make_event(shm::EventType::MatchFound, std::uint16_t(index_), wire)); });
   // (6) the tickets are spent.
   auto ts = seg_->tickets();
   for (std::uint32_t i = 0; i < n_tickets; ++i)

@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "match/worker_set.h"
 #include "matchmaking/matchmaker.h"
 #include "shm/segment.h"
 
@@ -107,6 +108,7 @@ class Coordinator {
   std::vector<std::uint32_t> invalid_;
   std::vector<std::uint32_t> owned_;  // by worker index
   std::vector<shm::Handle> orphans_;  // Waiting tickets whose player row is gone
+  match::WorkerSet fanout_;  // workers told of a new match (MatchFound); every slot of both banks
 };
 
 }  // namespace skirmish::coordinator

@@ -528,7 +528,7 @@ void Worker::step_owned() {
     // after the grace, or reused) or whose grace has run out cannot: a
     // match with no such seat left is abandoned now rather than ticked to
     // its time limit for nobody.
-    uint64_t workers = 0;
+    fanout_.clear();
     uint32_t connected = 0;
     bool can_return = false;
     for (uint32_t k = 0; k < own.n; ++k) {
@@ -538,8 +538,7 @@ void Worker::step_owned() {
       if (st == shm::PlayerState::Connected) {
         connected |= 1u << k;
         can_return = true;
-        const uint32_t w = shared_load(p->worker);
-        if (w < 64 && w != index_) workers |= uint64_t(1) << w;
+        if (const uint32_t w = shared_load(p->worker); w != index_) fanout_.insert(w);
       } else if (st == shm::PlayerState::Disconnected &&
                  now - shared_load(p->disconnected_at_ms) < int64_t(cfg_.resume_grace_ms)) {
         can_return = true;
@@ -561,8 +560,7 @@ void Worker::step_owned() {
       continue;
     }
     ++stats_.ticks;
-    for (uint32_t w = 0; workers != 0; ++w, workers >>= 1)
-      if (workers & 1) post(w, shm::make_event(shm::EventType::MatchTicked, index_, wire, o.tick));
+    fanout_.for_each([&](uint32_t w) { post(w, shm::make_event(shm::EventType::MatchTicked, index_, wire, o.tick)); });
     send_snapshots(wire);
     if (o.ended) {
       end_match(wire);
@@ -621,7 +619,7 @@ void Worker::end_match(uint32_t wire, uint32_t forced_reason) {
   std::vector<matchmaking::Rating> after;
   if (rated) after = matchmaking::update_ffa(std::span(r, n), std::span(places, n));
   else after.assign(r, r + n);
-  uint64_t workers = 0;
+  fanout_.clear();
   {
     auto g = players.lock();
     for (uint32_t i = 0; i < n && i < after.size(); ++i) {
@@ -632,8 +630,7 @@ void Worker::end_match(uint32_t wire, uint32_t forced_reason) {
       p->volatility = after[i].vol;
       // p->match stays until its worker delivers MatchEnd (deliver_match_end),
       // so a player reconnecting meanwhile still gets it.
-      const uint32_t w = shared_load(p->worker);
-      if (w < 64 && w != index_) workers |= uint64_t(1) << w;
+      if (const uint32_t w = shared_load(p->worker); w != index_) fanout_.insert(w);
     }
   }
   {
@@ -652,8 +649,7 @@ void Worker::end_match(uint32_t wire, uint32_t forced_reason) {
   }
   ++stats_.matches_ended;
   if (forced_reason == kEndShutdownDeadline) ++stats_.matches_ended_at_deadline;
-  for (uint32_t w = 0; workers != 0; ++w, workers >>= 1)
-    if (workers & 1) post(w, shm::make_event(shm::EventType::MatchEnded, index_, wire));
+  fanout_.for_each([&](uint32_t w) { post(w, shm::make_event(shm::EventType::MatchEnded, index_, wire)); });
   on_match_ended(wire);
 }
 

@@ -28,6 +28,7 @@
 #include "protocol/codec.h"
 #include "config/config.h"
 #include "game/rules.h"
+#include "match/worker_set.h"
 #include "shm/segment.h"
 #include "worker/session.h"
 
@@ -254,6 +255,9 @@ class Worker {
     uint32_t players[shm::kMaxMatchPlayers];
   };
   std::vector<Owned> owned_;
+  // Workers a match event goes to, reused for every match (no allocation
+  // per tick); sized from the segment's slots, both banks.
+  match::WorkerSet fanout_{seg_ != nullptr ? seg_->worker_slots() : 0};
   game::Params game_params_;
   uv_timer_t tick_timer_;
   uint64_t next_tick_us_ = 0;  // due time of the next pass (uv_hrtime us), 0 idle

@@ -235,3 +235,97 @@ TEST_CASE("a failed upgrade leaves the old master serving") {
     REQUIRE(next.wait_exit(40s));
   }
 }
+
+TEST_CASE("40 workers across SIGUSR2: matches whose players sit on workers past index 63 get every event") {
+  // Two banks of 40: the new generation runs as workers 40..79, so event
+  // fan-out must reach indices of 64 and above (a 64-bit mask skipped them:
+  // no MatchFound, snapshot or MatchEnd for those players).
+  constexpr uint32_t kWorkers = 40;
+  GameConfig cfg;  // 5 s matches
+  ServerProcess srv({"--workers", std::to_string(kWorkers)}, cfg.path);
+  REQUIRE(srv.wait_ready(30s));
+  REQUIRE(srv.wait_log("coordinator up", 30s));
+  REQUIRE(wait_until([&] { return child_titled(srv.pid(), "skirmish: worker 39") != 0; }, 30s));
+  Loop loop;
+  // Playing through the switch: handed over (or finishing on the old bank),
+  // then a second match on the new one.
+  Round through;
+  for (int i = 0; i < 8; ++i) {
+    through.bots.push_back(std::make_unique<Bot>(loop.get(), "t" + std::to_string(i), true));
+    through.bots.back()->matches_wanted = 2;
+  }
+  for (auto& b : through.bots) REQUIRE(b->c->connect("127.0.0.1", srv.port()) == 0);
+  REQUIRE(loop.run_until([&] { return all(through, [](const Bot& b) { return b.snapshots >= 10; }); }, 30s));
+
+  srv.signal(SIGUSR2);
+  REQUIRE(loop.run_until([&] { return !srv.running(); }, 60s));
+  Adopted next;
+  next.pid = new_master_pid(srv);
+  REQUIRE(next.pid > 0);
+  INFO(srv.log());
+  REQUIRE(srv.log().find("upgrade failed") == std::string::npos);
+  REQUIRE(wait_until([&] { return child_titled(next.pid, "skirmish: coordinator") != 0; }, 10s));
+  for (uint32_t w = kWorkers; w < 2 * kWorkers; ++w)
+    REQUIRE(wait_until([&] { return child_titled(next.pid, "skirmish: worker " + std::to_string(w)) != 0; }, 10s));
+
+  // One player per new worker; each match a party of two players on
+  // workers below 64 and two above, so every match spans the boundary.
+  Round r;
+  for (uint32_t i = 0; i < kWorkers; ++i) {
+    r.bots.push_back(std::make_unique<Bot>(loop.get(), "w" + std::to_string(i)));
+    r.bots.back()->queue_on_welcome = false;
+  }
+  for (auto& b : r.bots) REQUIRE(b->c->connect("127.0.0.1", srv.port()) == 0);
+  REQUIRE(loop.run_until([&] { return all(r, [](const Bot& b) { return b.c->state() == client::State::Ready; }); },
+                         20s));
+  std::vector<Bot*> low, high;
+  for (auto& b : r.bots) {
+    REQUIRE(b->c->worker_index() >= kWorkers);  // the new bank
+    (b->c->worker_index() < 64 ? low : high).push_back(b.get());
+  }
+  INFO(low.size() << " players on workers 40..63, " << high.size() << " on 64..79");
+  REQUIRE(high.size() >= 2);
+  REQUIRE(low.size() >= 2);
+  std::sort(high.begin(), high.end(), [](Bot* a, Bot* b) { return a->c->worker_index() < b->c->worker_index(); });
+  uint32_t key = 1000;
+  auto party = [&](std::initializer_list<Bot*> members) {
+    ++key;
+    for (Bot* b : members) {
+      b->party_key = key;
+      b->party_size = 4;
+      REQUIRE(b->c->queue_join(0, key, 4) == 0);
+    }
+  };
+  std::vector<Bot*> rest;
+  const size_t half = high.size() / 2;
+  size_t mixed = 0;
+  for (; mixed < half && 2 * mixed + 1 < low.size(); ++mixed)  // two lows, two highs of different workers
+    party({low[2 * mixed], low[2 * mixed + 1], high[mixed], high[half + mixed]});
+  for (size_t i = 2 * mixed; i < low.size(); ++i) rest.push_back(low[i]);
+  for (size_t i = mixed; i < half; ++i) rest.push_back(high[i]);
+  for (size_t i = half + mixed; i < high.size(); ++i) rest.push_back(high[i]);
+  REQUIRE(mixed >= 1);
+  REQUIRE(rest.size() % 4 == 0);
+  for (size_t i = 0; i + 3 < rest.size(); i += 4) party({rest[i], rest[i + 1], rest[i + 2], rest[i + 3]});
+
+  const bool ended = loop.run_until([&] { return all(r, [](const Bot& b) { return b.match_ends >= 1; }); }, 40s);
+  for (auto& b : r.bots)
+    UNSCOPED_INFO("worker " << b->c->worker_index() << " party " << b->party_key << ": found " << b->matches_found
+                            << ", snapshots " << b->snapshots << ", ends " << b->match_ends << ", errors "
+                            << b->errors.size() << " first " << (b->errors.empty() ? -1 : int(b->errors[0])));
+  REQUIRE(ended);
+  REQUIRE(loop.run_until([&] { return all(through, [](const Bot& b) { return b.match_ends >= 2; }); }, 40s));
+  check_survived(r);
+  check_survived(through, 2);
+  for (auto& b : r.bots) {
+    INFO("player on worker " << b->c->worker_index());
+    REQUIRE(b->errors.empty());
+    REQUIRE(b->reason != proto::EndReason::Abandoned);
+    // Snapshots all through the match, wherever it was ticked.
+    REQUIRE(b->final_tick > 0);
+    REQUIRE(b->snapshots >= b->final_tick * 9 / 10);
+  }
+  WARN(mixed << " matches across workers below and above 64, " << r.bots.size() / 4 - mixed << " others");
+  kill(next.pid, SIGTERM);
+  REQUIRE(next.wait_exit(40s));
+}

@@ -67,6 +67,7 @@ struct Bot {
   uint32_t party_key = 0;
   uint8_t party_size = 1;
   int matches_wanted = 1;  // queue again after MatchEnd until this many were found
+  bool queue_on_welcome = true;  // false: the test queues it (e.g. into a party it picks)
 
   int matches_found = 0;
   uint32_t match_id = 0;
@@ -114,7 +115,7 @@ struct Bot {
         if (w.match_id() == 0 && c->queue_status() == 0) status_asked = true;
         return;
       }
-      c->queue_join(0, party_key, party_size);
+      if (queue_on_welcome) c->queue_join(0, party_key, party_size);
     };
     cb.on_match_found = [this](const proto::MatchFound& m) {
       if (matches_found > 0 && m.match_id() == match_id) {
