@@ -257,6 +257,13 @@ struct Bot {
   uint32_t max_tick_gap = 0;
   double max_pause_ms = 0;
   double max_pause_at_s = 0;
+  // A resumed Welcome named no match while the bot was in `end_due`: the
+  // match ended while it was away, and per PROTOCOL.md its MatchEnd must
+  // follow that Welcome before anything else.
+  uint32_t end_due = 0;
+  double end_due_ms = 0;     // hr ms of that Welcome
+  size_t end_due_seen = 0;   // index in missed_ends_
+  std::string end_due_note;  // what the segment said then
 };
 
 struct Kill {
@@ -346,6 +353,8 @@ class Bench {
   uint64_t drops_ = 0, drops_in_match_ = 0, reseated_ = 0, stray_snapshots_ = 0, match_end_unknown_ = 0;
   uint64_t snapshots_ = 0, inputs_sent_ = 0, inputs_refused_ = 0;
   uint64_t queue_probes_ = 0, tickets_lost_ = 0, tickets_lost_acked_ = 0, stuck_in_match_ = 0, missed_match_end_on_resume_ = 0;
+  uint64_t ended_at_resume_ = 0, end_after_resume_ = 0;
+  void end_overdue(Bot& b, const char* why);
   std::array<uint64_t, client::kErrorCodeCount> errors_{};
   uint64_t errors_unknown_ = 0;
   std::map<int, std::string> error_text_;  // first text per code
@@ -367,6 +376,7 @@ class Bench {
     double drop_s;
     EndSeen kind;
     double ended_before_resume_ms;  // server's ended_at_ms vs the resume (both CLOCK_MONOTONIC)
+    bool end_followed = false;      // its MatchEnd came right after the Welcome
   };
   std::vector<MissedEnd> missed_ends_;
   int in_match_at_warmup_ = -1, welcomed_at_warmup_ = -1;
@@ -635,6 +645,28 @@ void Bench::finish() {
                    sweep_.get(), lag_.get()})
     t->stop();
   run_wall_s_ = t0_ms_ > 0 ? t_s() : 0;
+  // Counted matches without a MatchEnd: what the segment says of each, while
+  // the server still runs (a match slowed past the margin, or stuck).
+  const double cutoff_s = end_s_ - o_.time_limit_s - o_.margin_s;
+  for (auto& [id, mi] : matches_) {
+    if (mi.found_ms < 0 || mi.found_ms > cutoff_s || mi.ended) continue;
+    std::string seen = "segment not open";
+    if (seg_) {
+      const shm::MatchRow* row = seg_->matches().get_wire(id);
+      if (row == nullptr) {
+        seen = "its row is gone";
+      } else {
+        const auto st = shm::shared_load(row->state);
+        seen = fmt("its row is %s at tick %llu of %d, owner worker %u, adopted %u times, last ticked %lld ms ago",
+                   st == shm::MatchState::Running ? "Running" : st == shm::MatchState::Ended ? "Ended" : "Forming",
+                   (unsigned long long)shm::shared_load(row->tick), o_.time_limit_s * 30,
+                   shm::shared_load(row->owner_worker), row->adoptions,
+                   (long long)(hr_ms() - double(row->last_tick_ms)));
+      }
+    }
+    anomaly(fmt("match %#x found at t=%.2f s (%s) has no MatchEnd at the end: %s", id, mi.found_ms,
+                mi.adopted ? "adopted" : "never adopted", seen.c_str()));
+  }
   // What the bots hold now, then the bots themselves.
   for (auto& bp : bots_) {
     Bot& b = *bp;
@@ -778,9 +810,11 @@ void Bench::on_welcome(Bot& b, const proto::Welcome& w) {
   const double drop_s = (b.dropped_ms - t0_ms_) / 1000.0;
   if (b.reconnecting) resume_ms_.push_back(hr_ms() - b.dropped_ms);
   b.reconnecting = false;
+  if (b.end_due != 0) b.end_due_ms = hr_ms();  // dropped again before it came: due after this Welcome
   if (b.in_match && w.match_id() != b.match) {
-    // The match ended (or moved) while the bot was away: its MatchEnd is lost.
-    ++missed_match_end_on_resume_;
+    // The match ended while the bot was away: its MatchEnd must follow this
+    // Welcome (judged when the next message, or none within 2 s, comes).
+    ++ended_at_resume_;
     MissedEnd me{b.match, t_s(), drop_s, EndSeen::NoSegment, 0};
     std::string seen = "segment not open";
     if (seg_) {
@@ -804,8 +838,11 @@ void Bench::on_welcome(Bot& b, const proto::Welcome& w) {
       }
     }
     missed_ends_.push_back(me);
-    anomaly(fmt("player %u dropped at t=%.2f s in match %#x; resumed Welcome names match %#x: %s; no MatchEnd",
-                b.player_id, drop_s, b.match, w.match_id(), seen.c_str()));
+    b.end_due = b.match;
+    b.end_due_ms = hr_ms();
+    b.end_due_seen = missed_ends_.size() - 1;
+    b.end_due_note = fmt("player %u dropped at t=%.2f s in match %#x; resumed Welcome names match %#x: %s",
+                         b.player_id, drop_s, b.match, w.match_id(), seen.c_str());
     leave_match(b);
   }
   // In a match: MatchFound follows. Otherwise it may still hold a ticket
@@ -813,7 +850,14 @@ void Bench::on_welcome(Bot& b, const proto::Welcome& w) {
   if (w.match_id() == 0) probe_queue(b);
 }
 
+void Bench::end_overdue(Bot& b, const char* why) {
+  ++missed_match_end_on_resume_;
+  anomaly(b.end_due_note + "; no MatchEnd followed (" + why + ")");
+  b.end_due = 0;
+}
+
 void Bench::on_match_found(Bot& b, const proto::MatchFound& m) {
+  if (b.end_due != 0) end_overdue(b, "a MatchFound came first");
   const uint32_t id = m.match_id();
   if (b.in_match && id == b.match) {
     ++reseated_;  // resumed into the same match: not a new one
@@ -846,6 +890,7 @@ void Bench::on_match_found(Bot& b, const proto::MatchFound& m) {
 
 void Bench::on_snapshot(Bot& b, const client::World& w) {
   ++snapshots_;
+  if (b.end_due != 0) end_overdue(b, "a Snapshot came first");
   if (!b.in_match || w.match_id != b.match) {
     ++stray_snapshots_;
     return;
@@ -892,11 +937,17 @@ void Bench::on_match_end(Bot& b, const proto::MatchEnd& m) {
   }
   if (std::find(mi.ended_ids.begin(), mi.ended_ids.end(), b.player_id) == mi.ended_ids.end())
     mi.ended_ids.push_back(b.player_id);
+  if (b.end_due == id) {
+    ++end_after_resume_;
+    missed_ends_[b.end_due_seen].end_followed = true;
+    b.end_due = 0;
+  }
   if (b.in_match && b.match == id) leave_match(b);
   queue(b);
 }
 
 void Bench::on_queue_status(Bot& b, const proto::QueueStatus& s) {
+  if (b.end_due != 0) end_overdue(b, "a QueueStatus came first");
   if (!b.probe) {  // the unasked one after QueueJoin
     if (b.queued && s.state() == proto::QueueState::Searching) b.queue_acked = true;
     return;
@@ -906,7 +957,12 @@ void Bench::on_queue_status(Bot& b, const proto::QueueStatus& s) {
     if (b.queued) {  // it had queued and holds no ticket now
       ++tickets_lost_;
       if (b.acked_at_drop) ++tickets_lost_acked_;
-      anomaly(fmt("player %u: queue probe says Idle although it queued %.0f ms before its last drop (QueueJoin %s); "
+      // A QueueJoin the server never acknowledged died with the killed
+      // worker unread (one it had read would have left a ticket row that
+      // survives the kill and answers Searching): the client queues again,
+      // as PROTOCOL.md says. Only an acknowledged ticket lost is a fault.
+      if (b.acked_at_drop)
+        anomaly(fmt("player %u: queue probe says Idle although it queued %.0f ms before its last drop (QueueJoin %s); "
                   "queued at drop %d, match at drop %#x",
                   b.player_id, b.queue_age_at_drop_ms, b.acked_at_drop ? "acknowledged" : "not acknowledged",
                   int(b.queued_at_drop), b.match_at_drop));
@@ -955,6 +1011,7 @@ void Bench::sweep() {
   for (auto& bp : bots_) {
     Bot& b = *bp;
     if (b.closed || b.reconnecting || b.c->state() != client::State::Ready) continue;
+    if (b.end_due != 0 && now - b.end_due_ms > 2000) end_overdue(b, "none within 2 s");
     if (b.probe) {
       if (now - b.probe_ms > 5000) b.probe = false;  // unanswered: ask again later
       continue;
@@ -1187,8 +1244,9 @@ void Bench::print_report() {
   line("resume time (drop -> Welcome):",
        fmt("p50 %.0f ms, p99 %.0f ms, max %.0f ms over %zu resumes", pct(resume_ms_, 0.5), pct(resume_ms_, 0.99),
            vmax(resume_ms_), resume_ms_.size()));
-  int during = 0, before = 0, running = 0, gone = 0, noseg = 0, others_got_it = 0;
+  int during = 0, before = 0, running = 0, gone = 0, noseg = 0, others_got_it = 0, followed = 0;
   for (auto& me : missed_ends_) {
+    followed += me.end_followed;
     switch (me.kind) {
       case EndSeen::EndedDuringDrop: ++during; break;
       case EndSeen::EndedBeforeDrop: ++before; break;
@@ -1202,12 +1260,15 @@ void Bench::print_report() {
   if (!missed_ends_.empty())
     line("  match over at resume:",
          fmt("%zu resumed Welcomes named no match: per the segment the match ended between the kill and the resume "
-             "in %d, before the kill in %d, still running in %d, row gone in %d%s; another bot got its MatchEnd in %d",
+             "in %d, before the kill in %d, still running in %d, row gone in %d%s; another bot got its MatchEnd in %d; "
+             "its MatchEnd followed the Welcome in %d",
              missed_ends_.size(), during, before, running, gone, noseg ? fmt(", not looked up in %d", noseg).c_str() : "",
-             others_got_it));
+             others_got_it, followed));
   line("  back into the same match:", fmt("%llu MatchFound repeated after a resume (not counted as matches); "
-                                          "%llu resumes found the match already over",
-                                          (unsigned long long)reseated_,
+                                          "%llu resumes found the match already over: MatchEnd followed in %llu, "
+                                          "missing in %llu",
+                                          (unsigned long long)reseated_, (unsigned long long)ended_at_resume_,
+                                          (unsigned long long)end_after_resume_,
                                           (unsigned long long)missed_match_end_on_resume_));
 
   // Ticks missed.
@@ -1247,7 +1308,7 @@ void Bench::print_report() {
     line("  closed bots by last reason:", rs);
   }
   line("tickets lost:", fmt("%llu found Idle after a resume and re-queued (%llu of them acknowledged by "
-                            "QueueStatus before the drop; the rest were in flight to the killed worker)",
+                            "QueueStatus before the drop: anomalies; the rest were in flight to the killed worker)",
                             (unsigned long long)tickets_lost_, (unsigned long long)tickets_lost_acked_));
   line("watchdog:", fmt("%llu queue probes of bots waiting > 10 s, %llu bots stuck in a silent match "
                         "(> 5 s without a snapshot)",
