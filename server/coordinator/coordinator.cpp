@@ -204,9 +204,8 @@ void Coordinator::complete(shm::Handle h, const shm::Handle* tickets, std::uint3
   const std::uint32_t seats = row->seat_count;
 
   // (3) the players now sit in the match.
-  fanout_.clear();
+  auto players = seg_->players();
   {
-    auto players = seg_->players();
     auto g = players.lock();
     for (std::uint32_t i = 0; i < seats; ++i) {
       shm::PlayerRow* p = players.get_wire(row->players[i]);
@@ -214,7 +213,6 @@ void Coordinator::complete(shm::Handle h, const shm::Handle* tickets, std::uint3
       shared_store(p->ticket, std::uint32_t(0));
       p->seat = std::uint8_t(i);
       shared_store(p->match, wire);
-      fanout_.insert(shared_load(p->worker));  // kNoWorker (in the resume grace) is refused
     }
   }
   // (4) running.
@@ -225,7 +223,17 @@ void Coordinator::complete(shm::Handle h, const shm::Handle* tickets, std::uint3
     shared_store(row->state, shm::MatchState::Running);
     owner = row->owner_worker;
   }
-  // (5) tell the owner and every worker with a player in it.
+  // (5) tell the owner and every worker with a player in it. Where the
+  // players are is read after (4): a player resuming between (3) and (4)
+  // saw the match Forming and waits for this MatchFound on its new worker;
+  // one resuming after it sees Running and takes its seat by itself.
+  fanout_.clear();
+  {
+    auto g = players.lock();
+    for (std::uint32_t i = 0; i < seats; ++i)
+      if (const shm::PlayerRow* p = players.get_wire(row->players[i]))
+        fanout_.insert(shared_load(p->worker));  // kNoWorker (in the resume grace) is refused
+  }
   post(owner, shm::make_event(shm::EventType::MatchCreated, std::uint16_t(index_), wire));
   fanout_.for_each(
       [&](std::uint32_t w) { post(w, shm::make_event(shm::EventType::MatchFound, std::uint16_t(index_), wire)); });
@@ -280,6 +288,34 @@ void Coordinator::recover() {
   for (auto& [wire, hs] : by_match)
     for (shm::Handle th : hs) seg_->tickets().release(th);
   if (stats_.recovered > 0) spdlog::info("recovered {} half-formed matches", stats_.recovered);
+}
+
+std::size_t Coordinator::announce_ended(std::uint32_t dead) {
+  // A worker killed between marking its match Ended and posting MatchEnded
+  // leaves the match's players on other workers waiting for a MatchEnd that
+  // nobody sends (the match is not Running, so nobody adopts it). Say it
+  // again for every recently ended match it owned; a worker that already
+  // delivered it ignores the repeat. Players in the resume grace get it on
+  // resume from the row.
+  auto matches = seg_->matches();
+  auto players = seg_->players();
+  std::size_t told = 0;
+  matches.for_each_used([&](shm::Handle h, shm::MatchRow& m) {
+    if (shared_load(m.owner_worker) != dead || shared_load(m.state) != shm::MatchState::Ended) return;
+    fanout_.clear();
+    {
+      auto g = players.lock();
+      const std::uint32_t seats = std::min(m.seat_count, shm::kMaxMatchPlayers);
+      for (std::uint32_t i = 0; i < seats; ++i)
+        if (const shm::PlayerRow* p = players.get_wire(m.players[i]); p != nullptr && p->match == shm::to_wire(h))
+          fanout_.insert(shared_load(p->worker));
+    }
+    fanout_.for_each([&](std::uint32_t w) {
+      post(w, shm::make_event(shm::EventType::MatchEnded, std::uint16_t(index_), shm::to_wire(h)));
+    });
+    ++told;
+  });
+  return told;
 }
 
 std::size_t Coordinator::adopt_orphaned_matches() {

@@ -64,6 +64,9 @@ class Coordinator {
   // Hands every Running match whose owner is down to a live worker
   // (MatchAdopted). Returns how many.
   std::size_t adopt_orphaned_matches();
+  // After worker `dead` died: MatchEnded again, to the workers of their
+  // players still seated, for the Ended matches it owned. Returns how many.
+  std::size_t announce_ended(std::uint32_t dead);
   // Releases cancelled tickets, seats past the resume grace (and their
   // tickets), and ended matches past their linger.
   void sweep(std::int64_t now_ms);

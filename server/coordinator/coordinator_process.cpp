@@ -54,7 +54,10 @@ class CoordinatorRole final : public core::ChildRole {
   }
   void on_config(const config::Config& cfg) override { coord_.apply_config(cfg); }
   void on_event(const shm::Event& e) override {
-    if (static_cast<shm::EventType>(e.type) == shm::EventType::WorkerDown) coord_.adopt_orphaned_matches();
+    if (static_cast<shm::EventType>(e.type) == shm::EventType::WorkerDown) {
+      coord_.adopt_orphaned_matches();
+      coord_.announce_ended(e.a);
+    }
   }
   void on_wake() override { work(false); }
   void on_heartbeat() override {

@@ -95,7 +95,7 @@ void Worker::on_queue_join(Session* s, const QueueJoin* m) {
     return;
   }
   if (const uint32_t seated = shared_load(p->match); seated != 0) {
-    if (match_state(seated) == shm::MatchState::Running) {
+    if (match_state(seated) == shm::MatchState::Running || match_forming(seated)) {  // MatchFound follows
       send_error(s, ErrorCode::UnexpectedMessage, false, "already in a match");
       return;
     }
@@ -387,9 +387,14 @@ bool Worker::on_resume(Session* s, const Resume* m) {
   }
   // A match that ended while the player was away: its MatchEnd follows the
   // Welcome (the row lingers after the end for this).
-  const bool ended = match_wire != 0 && seat == shm::kMaxMatchPlayers &&
-                     match_state(match_wire) == shm::MatchState::Ended;
-  if (match_wire != 0 && seat == shm::kMaxMatchPlayers && !ended) clear_stale_match(p_row(s), match_wire);
+  const shm::MatchState ms = match_state(match_wire);
+  const bool ended = match_wire != 0 && seat == shm::kMaxMatchPlayers && ms == shm::MatchState::Ended;
+  // Forming with the player seated: the coordinator is between seating and
+  // Running (or will finish it after a restart); its MatchFound, sent to
+  // the worker the player's row names once Running, reaches this one. Only
+  // a match that is gone is cleared.
+  if (match_wire != 0 && seat == shm::kMaxMatchPlayers && !ended && !match_forming(match_wire))
+    clear_stale_match(p_row(s), match_wire);
   auto& b = enc_.builder();
   auto version = b.CreateString(SKIRMISH_VERSION);
   SessionToken tok(want[0], want[1], want[2], want[3]);
@@ -619,7 +624,6 @@ void Worker::end_match(uint32_t wire, uint32_t forced_reason) {
   std::vector<matchmaking::Rating> after;
   if (rated) after = matchmaking::update_ffa(std::span(r, n), std::span(places, n));
   else after.assign(r, r + n);
-  fanout_.clear();
   {
     auto g = players.lock();
     for (uint32_t i = 0; i < n && i < after.size(); ++i) {
@@ -628,9 +632,8 @@ void Worker::end_match(uint32_t wire, uint32_t forced_reason) {
       p->rating = after[i].r;
       p->rd = after[i].rd;
       p->volatility = after[i].vol;
-      // p->match stays until its worker delivers MatchEnd (deliver_match_end),
+      // p->match stays until its worker has delivered MatchEnd (on_flushed),
       // so a player reconnecting meanwhile still gets it.
-      if (const uint32_t w = shared_load(p->worker); w != index_) fanout_.insert(w);
     }
   }
   {
@@ -646,6 +649,18 @@ void Worker::end_match(uint32_t wire, uint32_t forced_reason) {
     row->end_reason = forced_reason != 0 ? forced_reason : fin.end_reason;
     shared_store(row->ended_at_ms, core::monotonic_ms());
     shared_store(row->state, shm::MatchState::Ended);
+  }
+  // Who to tell, read only now that the row says Ended: a player resuming
+  // on another worker either set its worker before this read (and is told)
+  // or sees the match Ended (on_resume sends the MatchEnd itself). Read
+  // before the store, a resume in between was seated in a match whose end
+  // nobody announced to it.
+  fanout_.clear();
+  {
+    auto g = players.lock();
+    for (uint32_t i = 0; i < n; ++i)
+      if (const shm::PlayerRow* p = players.get_wire(wires[i]))
+        if (const uint32_t w = shared_load(p->worker); w != index_) fanout_.insert(w);
   }
   ++stats_.matches_ended;
   if (forced_reason == kEndShutdownDeadline) ++stats_.matches_ended_at_deadline;
@@ -688,17 +703,25 @@ void Worker::deliver_match_end(Session* s, uint32_t wire, std::span<const uint8_
   s->match_wire = 0;
   s->ack_tick = 0;
   s->match_ended_ms = now_ms();
-  send(s, frame);
-  // Delivered: the player is free to queue again. Until now its row kept
-  // the match, so a player who drops before this gets it on resume.
-  auto players = seg_->players();
-  {
-    auto g = players.lock();
-    if (shm::PlayerRow* p = players.get_wire(s->player_wire); p != nullptr && p->match == wire)
-      shared_store(p->match, uint32_t(0));
-  }
+  if (!send(s, frame)) return;  // closed: the row keeps the match for a resume
+  // The player's row keeps the match until the frame is in the kernel
+  // (on_flushed): a worker killed with the MatchEnd still in its write
+  // queue, at the end of a long tick pass, would otherwise lose it for good.
+  s->end_unflushed_wire = wire;
   // Leaving (a drain or a hand-over): its match is done, so is its time here.
   if (leaving_ != Leave::No && s->state == SessionState::Ready) send_on(s);
+}
+
+void Worker::on_flushed(Session* s) {
+  const uint32_t wire = s->end_unflushed_wire;
+  if (wire == 0 || seg_ == nullptr) return;
+  s->end_unflushed_wire = 0;
+  // Delivered: the player is free to queue again (its row may name a newer
+  // match by now: only this one is cleared).
+  auto players = seg_->players();
+  auto g = players.lock();
+  if (shm::PlayerRow* p = players.get_wire(s->player_wire); p != nullptr && p->match == wire)
+    shared_store(p->match, uint32_t(0));
 }
 
 void Worker::on_match_ended(uint32_t wire) {
@@ -715,6 +738,11 @@ void Worker::on_match_ended(uint32_t wire) {
 shm::MatchState Worker::match_state(uint32_t wire) const {
   shm::MatchRow* row = wire == 0 ? nullptr : seg_->matches().get_wire(wire);
   return row == nullptr ? shm::MatchState::Forming : shared_load(row->state);
+}
+
+bool Worker::match_forming(uint32_t wire) const {
+  shm::MatchRow* row = wire == 0 ? nullptr : seg_->matches().get_wire(wire);
+  return row != nullptr && shared_load(row->state) == shm::MatchState::Forming;
 }
 
 void Worker::clear_stale_match(shm::PlayerRow* p, uint32_t wire) {

@@ -86,6 +86,10 @@ struct Session {
   // a resume, or from another match) and is ignored.
   uint32_t first_sent_tick = 0;
   int64_t match_ended_ms = 0;   // when MatchEnd was sent (inputs in flight are dropped quietly)
+  // A MatchEnd queued but not yet handed to the kernel: the player's row
+  // keeps the match until it is (Worker::on_flushed), so a kill -9 of this
+  // worker before the write leaves it to come again on resume.
+  uint32_t end_unflushed_wire = 0;
 };
 
 }  // namespace skirmish::worker

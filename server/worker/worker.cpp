@@ -64,8 +64,9 @@ struct Callbacks {
     }
     if (!s->out.empty()) {
       w->flush(s);
-    } else if (s->state == SessionState::Closing) {
-      w->close_now(s);
+    } else {
+      w->on_flushed(s);
+      if (s->state == SessionState::Closing) w->close_now(s);
     }
   }
   static void closed(uv_handle_t* h) {
@@ -484,6 +485,7 @@ void Worker::flush(Session* s) {
   if (done == s->out.size()) {
     s->out.clear();
     if (s->out.capacity() > kKeepBufferBytes) std::vector<uint8_t>().swap(s->out);
+    on_flushed(s);
     if (s->state == SessionState::Closing) close_now(s);
     return;
   }

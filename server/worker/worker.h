@@ -186,8 +186,12 @@ class Worker {
   void on_match_ended(uint32_t wire);
   std::span<const uint8_t> build_match_end(uint32_t wire);  // in enc_
   void deliver_match_end(Session* s, uint32_t wire, std::span<const uint8_t> frame);
+  // Everything queued for `s` is in the kernel (called by flush and
+  // write_done): a MatchEnd among it is delivered.
+  void on_flushed(Session* s);
   // Running, Ended, or Forming for a match that is gone (or wire 0).
   shm::MatchState match_state(uint32_t wire) const;
+  bool match_forming(uint32_t wire) const;  // the row exists and is Forming
   void clear_stale_match(shm::PlayerRow* p, uint32_t wire);
   shm::PlayerRow* p_row(const Session* s) const;  // the session's player row or nullptr
   void send_snapshots(uint32_t wire);

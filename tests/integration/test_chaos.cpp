@@ -9,9 +9,12 @@
 
 #include <signal.h>
 
+#include <optional>
+
 #include "tests/support/bots.h"
 #include "shm/atomic_field.h"
 #include "shm/segment.h"
+#include "test_client.h"
 
 using namespace skirmish;
 using namespace skirmish::test;
@@ -133,4 +136,79 @@ TEST_CASE("the coordinator killed with -9 mid-matchmaking: every bot is matched 
   for (auto& [id, players] : seats) REQUIRE(players.size() == 4);
   REQUIRE(seats.size() == 16);
   check_alive(srv, loop);
+}
+
+TEST_CASE("a MatchEnd still in the write queue of a worker killed with -9 comes again on resume") {
+  // Seen in skirmish-bench-chaos: a match ended moments before its
+  // players' worker was killed; their MatchEnd was queued, not yet
+  // written, and their rows no longer named the match, so the resume
+  // found nothing to send. Made deterministic here: one player stops
+  // reading (a 2 KiB receive buffer, a 4 KiB send buffer on the server), so
+  // its MatchEnd is certainly still queued in the worker when it dies.
+  GameConfig cfg(std::map<std::string, std::string>{
+      {"time_limit_s", "6"}, {"score_limit", "10000"}, {"socket_send_buffer_bytes", "4096"}});
+  ServerProcess srv({"--workers", "1"}, cfg.path);
+  REQUIRE(srv.wait_ready());
+  REQUIRE(srv.wait_log("coordinator up"));
+  const pid_t worker = child_titled(srv.pid(), "skirmish: worker 0");
+  REQUIRE(worker != 0);
+
+  TestClient stalled;
+  REQUIRE(stalled.connect(srv.port(), "127.0.0.1", nullptr, 2048));
+  REQUIRE(stalled.send_hello("stalled"));
+  auto welcome = stalled.recv_type(proto::Message::Welcome);
+  REQUIRE(welcome);
+  const proto::SessionToken token = *TestClient::envelope(*welcome)->msg_as_Welcome()->token();
+  {
+    auto& b = stalled.enc.builder();
+    REQUIRE(stalled.send_frame(stalled.enc.finish(proto::CreateQueueJoin(b, 0, 0, 1))));
+  }
+  Loop loop;
+  Round r;
+  connect_bots(loop, r, srv.port(), 3);
+  std::optional<std::vector<uint8_t>> found;
+  REQUIRE(loop.run_until([&] { return (found = stalled.recv_type(proto::Message::MatchFound, 10ms)).has_value(); },
+                         20s));
+  const uint32_t match = TestClient::envelope(*found)->msg_as_MatchFound()->match_id();
+  // From here `stalled` reads nothing: a whole match of snapshots piles up.
+  REQUIRE(loop.run_until([&] { return all(r, [](const Bot& b) { return b.match_ends >= 1; }); }, 30s));
+  REQUIRE(r.bots[0]->end_match_id == match);
+  std::string error;
+  auto seg = shm::Segment::open_existing(srv.shm_name(), error);
+  REQUIRE(seg);
+  REQUIRE(shm::shared_load(seg->matches().get_wire(match)->state) == shm::MatchState::Ended);
+
+  REQUIRE(::kill(worker, SIGKILL) == 0);
+  REQUIRE(wait_until([&] {
+    const pid_t now = child_titled(srv.pid(), "skirmish: worker 0");
+    return now != 0 && now != worker;
+  }, 10s));
+  stalled.close();
+  // Resume, as a client does after a close without an Error: retried while
+  // the server has not yet seen the old connection's end (BadToken).
+  TestClient again;
+  std::optional<std::vector<uint8_t>> w;
+  for (int i = 0; i < 50 && !w; ++i) {
+    REQUIRE(again.connect(srv.port()));
+    auto& b = again.enc.builder();
+    REQUIRE(again.send_frame(again.enc.finish(proto::CreateResume(b, proto::ProtocolVersion::Current, &token))));
+    auto m = again.recv(2s);
+    REQUIRE(m);
+    if (TestClient::envelope(*m)->msg_type() == proto::Message::Welcome) {
+      w = m;
+      break;
+    }
+    REQUIRE(TestClient::envelope(*m)->msg_as_Error()->code() == proto::ErrorCode::BadToken);
+    loop.run_for(100);
+  }
+  REQUIRE(w);
+  const proto::Welcome* wm = TestClient::envelope(*w)->msg_as_Welcome();
+  REQUIRE(wm->resumed());
+  REQUIRE(wm->match_id() == 0);  // over while away...
+  auto end = again.recv(2s);     // ...so its MatchEnd follows the Welcome
+  REQUIRE(end);
+  REQUIRE(TestClient::envelope(*end)->msg_type() == proto::Message::MatchEnd);
+  const proto::MatchEnd* me = TestClient::envelope(*end)->msg_as_MatchEnd();
+  REQUIRE(me->match_id() == match);
+  REQUIRE(me->results()->size() == 4);
 }

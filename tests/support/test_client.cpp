@@ -15,9 +15,10 @@ using namespace proto;
 
 TestClient::~TestClient() { close(); }
 
-bool TestClient::connect(uint16_t port, const char* host, const char* source) {
+bool TestClient::connect(uint16_t port, const char* host, const char* source, int rcvbuf) {
   close();
   fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (rcvbuf > 0) setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
   if (source != nullptr) {
     sockaddr_in s{};
     s.sin_family = AF_INET;

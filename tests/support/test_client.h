@@ -20,8 +20,10 @@ class TestClient {
   TestClient& operator=(const TestClient&) = delete;
 
   // `source`: bind to this local address first (another 127.0.0.x is
-  // another client address to the server's per-address cap).
-  bool connect(uint16_t port, const char* host = "127.0.0.1", const char* source = nullptr);
+  // another client address to the server's per-address cap). `rcvbuf`:
+  // SO_RCVBUF set before connecting (0 = the default), so a client that
+  // stops reading backs the server's write queue up quickly.
+  bool connect(uint16_t port, const char* host = "127.0.0.1", const char* source = nullptr, int rcvbuf = 0);
   void close();
   int fd() const { return fd_; }
 
