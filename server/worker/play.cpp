@@ -14,6 +14,13 @@
 // - A worker learns of a new tick from its mailbox (MatchTicked) and sends
 //   each of its sessions in that match one Snapshot: full when the client
 //   has acknowledged nothing usable, else a delta against the tick it acked.
+// - The end: at the score or time limit, or Abandoned (no seat connected
+//   and none within its resume grace; no rating change). The row is marked
+//   Ended before the workers to tell are read, so a player resuming
+//   anywhere meanwhile is either told or sees Ended. A player's row keeps
+//   the match until its MatchEnd is in the kernel (on_flushed): a worker
+//   killed with it still queued leaves it to be sent again on resume.
+// - Fan-out goes through match::WorkerSet, every slot of both banks.
 #include <spdlog/spdlog.h>
 
 #include <cstring>
