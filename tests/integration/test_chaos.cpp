@@ -14,7 +14,7 @@
 #include "tests/support/bots.h"
 #include "shm/atomic_field.h"
 #include "shm/segment.h"
-#include "test_client.h"
+#include "tests/support/test_client.h"
 
 using namespace skirmish;
 using namespace skirmish::test;
