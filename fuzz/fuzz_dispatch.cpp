@@ -31,6 +31,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <numeric>
 #include <optional>
 #include <string>
 #include <vector>
@@ -73,8 +74,8 @@ struct FuzzAccess {
     ++w.sessions_;
     ++w.stats_.accepted;
     if (w.row_ != nullptr) {
-      shm::shared_add(w.row_->connections_open, uint64_t(1));
-      shm::shared_add(w.row_->connections_accepted, uint64_t(1));
+      shm::shared_add(w.row_->counters.connections_open, uint64_t(1));
+      shm::shared_add(w.row_->counters.connections_accepted, uint64_t(1));
     }
     return s;
   }
@@ -295,7 +296,9 @@ class Harness {
                      "worker %u: accepted %lu frames_in %lu errors %lu decode_errors %lu rate_limited %lu "
                      "slow %lu hs_timeouts %lu idle_timeouts %lu tickets %lu/%lu inputs %lu (dropped %lu "
                      "rejected %lu) ticks %lu ended %lu snapshots %lu/%lu resumes %lu/%lu\n",
-                     unsigned(w->index()), st.accepted, st.frames_in, st.errors_sent, st.decode_errors,
+                     unsigned(w->index()), st.connections_accepted, st.frames_in,
+                     std::accumulate(std::begin(st.errors_by_code), std::end(st.errors_by_code), uint64_t{0}),
+                     st.decode_errors,
                      st.rate_limited, st.slow_consumers, st.handshake_timeouts, st.idle_timeouts,
                      st.tickets_created, st.tickets_cancelled, st.inputs, st.inputs_dropped, st.inputs_rejected,
                      st.ticks, st.matches_ended, st.snapshots_full, st.snapshots_delta, st.resumes,
@@ -320,7 +323,7 @@ class Harness {
       FUZZ_CHECK(shm::shared_load(row.state) != shm::PlayerState::Connected);
     });
     for (uint32_t i = 0; i < kWorkers; ++i)
-      FUZZ_CHECK(shm::shared_load(seg_->process(i).connections_open) == 0);
+      FUZZ_CHECK(shm::shared_load(seg_->process(i).counters.connections_open) == 0);
     coord_.reset();
     for (auto& w : workers_) w.reset();
     FUZZ_CHECK(uv_loop_close(&loop_) == 0);

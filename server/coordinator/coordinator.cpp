@@ -21,8 +21,7 @@ Coordinator::Coordinator(const config::Config& cfg, shm::Segment* seg, std::uint
 
 void Coordinator::post(std::uint32_t index, const shm::Event& e) {
   const std::uint64_t refused = seg_->post(index_, index, e);
-  if (refused == 0) return;
-  ++stats_.mailbox_full;
+  if (refused == 0) return;  // a refusal is counted in this row by Segment::post (mailbox_full)
   if (refused % 1000 == 1)
     spdlog::warn("mailbox of process {} full: event {} for {:#x} not delivered ({} so far)", index, e.type, e.a,
                  refused);
@@ -54,8 +53,8 @@ int Coordinator::pick_owner() const {
       continue;
     }
     const auto b = std::uint32_t(best);
-    const std::uint64_t conns = shared_load(row.connections_open);
-    const std::uint64_t best_conns = shared_load(seg_->process(b).connections_open);
+    const std::uint64_t conns = shared_load(row.counters.connections_open);
+    const std::uint64_t best_conns = shared_load(seg_->process(b).counters.connections_open);
     if (owned[w] < owned[b] || (owned[w] == owned[b] && conns < best_conns)) best = int(w);
   }
   return best;
@@ -188,7 +187,7 @@ bool Coordinator::form(const matchmaking::Match& m, const std::vector<matchmakin
   }
   complete(*h, ticket_handles, n);
   for (std::uint32_t i = 0; i < n; ++i)
-    shm::hist_record(stats_.wait_ms, shm::kWaitBoundsMs,
+    shm::hist_record(stats_.matchmaking_wait_ms, shm::kWaitBoundsMs,
                      std::uint64_t(std::max<std::int64_t>(0, now_ms - tickets[m.tickets[i]].joined_ms)));
   ++owned_[std::uint32_t(owner)];
   ++stats_.matches_formed;
@@ -273,21 +272,21 @@ void Coordinator::recover() {
         }
         matches.release(h);
       }
-      ++stats_.recovered;
+      ++stats_.matches_recovered;
     } else if (it != by_match.end()) {
       // Running (or ended) with tickets not yet released: (5) may not have
       // happened. Workers ignore a repeat.
       if (state == shm::MatchState::Running) complete(h, it->second.data(), std::uint32_t(it->second.size()));
       else
         for (shm::Handle th : it->second) seg_->tickets().release(th);
-      ++stats_.recovered;
+      ++stats_.matches_recovered;
     }
     if (it != by_match.end()) by_match.erase(it);
   }
   // Matched tickets naming no match at all: the player goes back to idle.
   for (auto& [wire, hs] : by_match)
     for (shm::Handle th : hs) seg_->tickets().release(th);
-  if (stats_.recovered > 0) spdlog::info("recovered {} half-formed matches", stats_.recovered);
+  if (stats_.matches_recovered > 0) spdlog::info("recovered {} half-formed matches", stats_.matches_recovered);
 }
 
 std::size_t Coordinator::announce_ended(std::uint32_t dead) {
@@ -350,7 +349,7 @@ std::size_t Coordinator::adopt_orphaned_matches() {
     ++adopted;
     spdlog::info("match {:#x}: owner worker {} is down; adopted by worker {}", shm::to_wire(h), was, owner);
   }
-  stats_.adopted += adopted;
+  stats_.matches_adopted += adopted;
   return adopted;
 }
 

@@ -36,19 +36,9 @@
 
 namespace skirmish::coordinator {
 
-struct Stats {
-  std::uint64_t rounds = 0;
-  std::uint64_t matches_formed = 0;
-  std::uint64_t matches_raced = 0;    // a ticket changed between read and claim
-  std::uint64_t match_alloc_failed = 0;  // match table full
-  std::uint64_t tickets_released = 0;
-  std::uint64_t invalid_parties = 0;
-  std::uint64_t matches_released = 0;
-  std::uint64_t recovered = 0;        // matches finished or undone by recover()
-  std::uint64_t adopted = 0;          // matches handed to a new owner
-  shm::ShmHistogram wait_ms{};        // ticket joined -> match formed, per ticket
-  std::uint64_t mailbox_full = 0;
-};
+// What the coordinator counts: its entries of the table in shm/counters.h,
+// copied into its process row by publish_stats.
+using Stats = shm::Counters;
 
 class Coordinator {
  public:
@@ -72,6 +62,8 @@ class Coordinator {
   void sweep(std::int64_t now_ms);
 
   const Stats& stats() const { return stats_; }
+  // Copies the counters into the coordinator's row (on its heartbeat).
+  void publish_stats(shm::ProcessRow& row) const { shm::publish_counters(row.counters, stats_, shm::Keeper::Coordinator); }
 
   // The server drains (SIGTERM): no more rounds (each worker cancels its
   // sessions' Waiting tickets and tells them Error(ShuttingDown)); sweeps
@@ -104,7 +96,7 @@ class Coordinator {
   std::uint32_t index_;
   std::uint32_t seed_ = 0x9E3779B9u;
   bool draining_ = false;
-  Stats stats_;
+  Stats stats_{};  // value-initialised: every count 0
   // Reused per round.
   std::vector<matchmaking::Ticket> tickets_;
   std::vector<Candidate> cands_;

@@ -62,10 +62,7 @@ class CoordinatorRole final : public core::ChildRole {
   void on_wake() override { work(false); }
   void on_heartbeat() override {
     // Counters for /metrics, a few times a second.
-    shm::ProcessRow& row = loop_.row();
-    shm::shared_store(row.matches_formed, coord_.stats().matches_formed);
-    shm::shared_store(row.matches_adopted, coord_.stats().adopted);
-    shm::hist_publish(row.matchmaking_wait_ms, coord_.stats().wait_ms);
+    coord_.publish_stats(loop_.row());
   }
   void on_stop() override {
     if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(&tick_)))

@@ -175,9 +175,9 @@ void Acceptor::admit(int fd, const sockaddr_storage& peer) {
   // Every check comes before any allocation for the connection.
   uint64_t open = 0;
   for (uint32_t i = 0; i < seg_.worker_slots(); ++i) {
-    open += shm::shared_load(seg_.process(i).connections_open);
+    open += shm::shared_load(seg_.process(i).counters.connections_open);
     if (own_worker(i)) {
-      const uint64_t accepted = shm::shared_load(seg_.process(i).connections_accepted);
+      const uint64_t accepted = shm::shared_load(seg_.process(i).counters.connections_accepted);
       if (lanes_[i].handed > accepted) open += lanes_[i].handed - accepted;
     }
   }
@@ -292,9 +292,9 @@ int Acceptor::pick_worker() {
     // its loop runs. Down and Draining ones are not.
     auto st = shm::shared_load(row.state);
     if (lanes_[i].pipe == nullptr || (st != shm::ProcessState::Up && st != shm::ProcessState::Starting)) continue;
-    uint64_t accepted = shm::shared_load(row.connections_accepted);
+    uint64_t accepted = shm::shared_load(row.counters.connections_accepted);
     uint64_t inflight = lanes_[i].handed > accepted ? lanes_[i].handed - accepted : 0;
-    uint64_t load = shm::shared_load(row.connections_open) + inflight;
+    uint64_t load = shm::shared_load(row.counters.connections_open) + inflight;
     if (load >= shm::shared_load(row.fd_capacity)) continue;  // no descriptors to spare
     if (load < best_load) {
       best_load = load;

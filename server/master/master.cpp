@@ -235,10 +235,9 @@ admin::Response Master::admin_request(const std::string& target) {
     return {503, "text/plain", "unhealthy\n"};
   }
   if (target == "/metrics" || target == "/status") {
-    AdminView view{&cfg_, seg_.get(), &stats_, core::monotonic_ms(), start_ms_, acceptor_->listening(), draining_, {}};
-    for (uint32_t i = 0; i < seg_->worker_slots(); ++i)
-      if (own_worker(i) || shm::shared_load(seg_->process(i).state) != shm::ProcessState::Down)
-        view.workers.push_back(i);
+    const AdminView view{&cfg_,     seg_.get(), &stats_, core::monotonic_ms(),
+                         start_ms_, acceptor_->listening(), draining_, pid_,
+                         processes_to_report(*seg_, base_, cfg_.workers, supervisor_->coordinator_started())};
     if (target == "/metrics") return {200, "text/plain; version=0.0.4; charset=utf-8", render_metrics(view)};
     return {200, "application/json", render_status(view)};
   }
@@ -267,7 +266,7 @@ void Master::start_agones(uint16_t port) {
   // Both banks: during an upgrade both masters report the same total.
   hooks.players = [this] {
     uint64_t n = 0;
-    for (uint32_t i = 0; i < seg_->worker_slots(); ++i) n += shm::shared_load(seg_->process(i).connections_open);
+    for (uint32_t i = 0; i < seg_->worker_slots(); ++i) n += shm::shared_load(seg_->process(i).counters.connections_open);
     return uint32_t(std::min<uint64_t>(n, UINT32_MAX));
   };
   agones_ = std::make_unique<AgonesSdk>(loop_, o, std::move(hooks));

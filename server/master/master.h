@@ -114,7 +114,7 @@ class Master : private Supervisor::Listener {
   bool draining_ = false;
   bool stopping_ = false;
   int64_t drain_started_ms_ = 0;
-  MasterStats stats_;
+  MasterStats stats_{};  // value-initialised: every count 0
   std::unique_ptr<AgonesSdk> agones_;  // set only under Agones
   // Made in start_common, once the bank is known; they refer to the
   // members above, so they are declared (and destroyed) after them.

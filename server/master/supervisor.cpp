@@ -80,8 +80,7 @@ bool Supervisor::spawn(uint32_t index) {
   // runs, and a store from the parent after fork() could overwrite that.
   const int64_t now = core::monotonic_ms();
   shm::ProcessRow& row = seg_.process(index);
-  shm::shared_store(row.connections_open, uint64_t(0));
-  shm::shared_store(row.connections_accepted, uint64_t(0));
+  shm::reset_counters(row.counters);
   shm::shared_store(row.heartbeat_ms, now);
   shm::shared_store(row.started_at_ms, now);
   shm::shared_store(row.fd_capacity, UINT64_MAX);
@@ -170,7 +169,7 @@ void Supervisor::mark_worker_down(uint32_t index, bool tell_coordinator) {
   shm::ProcessRow& row = seg_.process(index);
   shm::shared_store(row.pid, int32_t(0));
   shm::shared_store(row.state, shm::ProcessState::Down);
-  shm::shared_store(row.connections_open, uint64_t(0));
+  shm::shared_store(row.counters.connections_open, uint64_t(0));
   // Its connections are gone; their seats wait out the resume grace.
   auto players = seg_.players();
   const int64_t now = core::monotonic_ms();

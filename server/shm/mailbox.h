@@ -16,7 +16,7 @@
 // - Writer: post() = push, then eventfd_write(fd, 1) only when the ring went
 //   from empty to non-empty (PushedWasEmpty), after the lock is released.
 //   A full ring is refused (Full), counted here, and must be counted and
-//   logged by the sender too (ProcessRow::mailbox_full); never a silent drop.
+//   logged by the sender too (counters.mailbox_full of its ProcessRow); never a silent drop.
 // - Reader, on every wake: drain_eventfd(fd) FIRST, then pop_batch until it
 //   returns 0. Draining the eventfd after popping could swallow the wake of
 //   an event pushed in between. A (re)started reader drains the ring once at

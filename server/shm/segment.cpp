@@ -426,7 +426,7 @@ Mailbox Segment::mailbox(std::uint32_t index) const {
 std::uint64_t Segment::post(std::uint32_t from, std::uint32_t to, const Event& e) const {
   const PostResult r = shm::post(mailbox(to), shared_load(process(to).event_fd), e);
   if (r.push != PushResult::Full && r.push != PushResult::LockFailed) return 0;
-  return shared_add(process(from).mailbox_full, std::uint64_t{1}) + 1;
+  return shared_add(process(from).counters.mailbox_full, std::uint64_t{1}) + 1;
 }
 
 template <class Row>

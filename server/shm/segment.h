@@ -86,7 +86,7 @@ class Segment {
   Mailbox mailbox(std::uint32_t index) const;
   // post() into process `to`'s mailbox, signalling its eventfd. An event
   // refused (ring full, lock unrecoverable) is counted in the sender's row
-  // (ProcessRow::mailbox_full): returns 0 when delivered, else that count,
+  // (its row's counters.mailbox_full): returns 0 when delivered, else that count,
   // so the caller can log one line per thousand refusals.
   std::uint64_t post(std::uint32_t from, std::uint32_t to, const Event& e) const;
 

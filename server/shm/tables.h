@@ -7,9 +7,10 @@
 //   0 = none) or process indices.
 // - Who writes what:
 //   * ProcessRow: the master writes role/index/pid/state/event_fd/respawns;
-//     the process itself writes heartbeat_ms and its counters. Everything is
-//     read by others through shared_load (atomic_field.h); counters are
-//     bumped with shared_add/shared_sub (relaxed).
+//     the process itself writes heartbeat_ms and its counters (the table in
+//     counters.h). Everything is read by others through shared_load
+//     (atomic_field.h); Live counters are bumped with shared_add/shared_sub
+//     (relaxed).
 //   * PlayerRow / TicketRow: written by the owning worker (and the
 //     coordinator for ticket state); fields others poll (state, match,
 //     ticket, worker) go through shared_load/shared_store.
@@ -28,6 +29,8 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "shm/counters.h"
+#include "shm/layout.h"
 #include "shm/robust_mutex.h"
 
 namespace skirmish::shm {
@@ -36,23 +39,15 @@ inline constexpr std::uint32_t kNoWorker = 0xFFFFFFFFu;
 inline constexpr std::uint32_t kMaxMatchPlayers = 16;
 inline constexpr std::uint32_t kMatchStateBytes = 1024;
 inline constexpr std::uint32_t kPlayerNameBytes = 32;
-inline constexpr std::uint32_t kErrorCodeSlots = 24;  // >= proto::ErrorCode::MAX + 1
 
 enum class ProcessRole : std::uint32_t { Worker = 0, Coordinator = 1, Master = 2 };
 enum class ProcessState : std::uint32_t { Down = 0, Starting = 1, Up = 2, Draining = 3 };
 
-inline constexpr std::uint32_t kHistBuckets = 12;  // 11 bounds + +Inf
-inline constexpr std::uint64_t kHistBoundsUs[kHistBuckets - 1] = {50,    100,   250,   500,    1000,  2500,
-                                                                  5000,  10000, 25000, 50000, 100000};
-inline constexpr std::uint64_t kWaitBoundsMs[kHistBuckets - 1] = {100,  250,   500,   1000,  2000, 5000,
-                                                                  10000, 20000, 30000, 60000, 120000};
+inline constexpr Keeper keeper_of(ProcessRole r) {
+  return r == ProcessRole::Worker ? Keeper::Worker : r == ProcessRole::Coordinator ? Keeper::Coordinator : Keeper::Master;
+}
 
-struct ShmHistogram {
-  std::uint64_t buckets[kHistBuckets];
-  std::uint64_t sum;
-  std::uint64_t count;
-};
-static_assert(sizeof(ShmHistogram) == 112);
+inline constexpr std::size_t kProcessRowBytes = 1280;
 
 struct ProcessRow {
   ProcessRole role;
@@ -65,51 +60,27 @@ struct ProcessRow {
   std::uint32_t respawns;
   std::int32_t last_exit_status;  // raw waitpid status of the last death
   std::uint32_t reserved0;
-  // Counters (u64, shared_add; connections_open also shared_sub).
-  std::uint64_t connections_open;  // the master's least-connections pick
-  std::uint64_t connections_accepted;
-  std::uint64_t connections_closed;
-  std::uint64_t frames_in;
-  std::uint64_t frames_out;
-  std::uint64_t bytes_in;
-  std::uint64_t bytes_out;
-  std::uint64_t errors_sent;
-  std::uint64_t slow_consumers;
-  std::uint64_t mailbox_full;  // this process's posts refused by a full ring
-  // Game and session counters, copied in by the process itself a few times
-  // a second (never per frame), read by the master for /metrics.
-  std::uint64_t tickets_created;
-  std::uint64_t tickets_cancelled;
-  std::uint64_t matches_formed;   // coordinator
-  std::uint64_t matches_adopted;  // coordinator: handed to a new owner
-  std::uint64_t matches_ended;    // owner worker
-  std::uint64_t ticks;            // match steps
-  std::uint64_t ticks_late;       // passes run more than an interval late
-  std::uint64_t ticks_skipped;    // passes given up after a stall
-  std::uint64_t tick_drift_max_us;
-  std::uint64_t snapshots_sent;
-  std::uint64_t snapshot_bytes;
-  std::uint64_t inputs;
-  std::uint64_t inputs_dropped;
-  std::uint64_t resumes;
-  std::uint64_t resume_failures;
-  std::uint64_t matches_owned;    // gauge: matches this worker ticks now
-  std::uint64_t errors_by_code[kErrorCodeSlots];  // Error frames sent, by proto::ErrorCode
-  // Histograms (bounds in kHistBoundsUs / kWaitBoundsMs): counts per
-  // bucket (not cumulative; the last is +Inf), the sum and the count.
-  ShmHistogram tick_pass_us;       // worker: wall time of one pass over its matches
-  ShmHistogram tick_drift_us;      // worker: lateness of a pass's start
-  ShmHistogram matchmaking_wait_ms;  // coordinator: ticket joined -> match formed
+  // Counters, gauges and histograms from the table in shm/counters.h:
+  // Live ones bumped here where they happen, Copied ones stored by the
+  // process itself a few times a second (publish_counters, never per
+  // frame); read by the master for /metrics and the hand-off.
+  Counters counters;
   // Worker: client connections its descriptor limit allows (RLIMIT_NOFILE
   // minus what it holds at start minus limits.reserved_fds); the master
   // hands it no more. UINT64_MAX until the worker has written it.
   std::uint64_t fd_capacity;
-  std::uint64_t matches_ended_at_deadline;  // worker: cut short by a drain's deadline
-  std::uint64_t reserved1[12];     // room to grow without a layout change
+  // Room to grow; a counter added to the table takes from it.
+  std::uint64_t reserved1[(kProcessRowBytes - 56 - sizeof(Counters)) / 8];
 };
 static_assert(std::is_trivially_copyable_v<ProcessRow>);
 static_assert(std::is_standard_layout_v<ProcessRow>);
-static_assert(sizeof(ProcessRow) == 896);
+static_assert(sizeof(ProcessRow) == kProcessRowBytes);
+// The counter table is part of the segment's layout: a binary upgrade
+// attaches the old generation's segment, so a different table must not
+// share a layout version. Adding a counter: bump kLayoutVersion (layout.h)
+// and these two numbers together.
+static_assert(kCounterCount == 50 && kHistogramCount == 3 && kLayoutVersion == 6,
+              "the counter table changed: bump kLayoutVersion and the counts here");
 
 enum class PlayerState : std::uint32_t {
   Free = 0,

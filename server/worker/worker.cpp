@@ -154,12 +154,13 @@ bool Worker::accept_session(uv_stream_t* server, uint64_t seq) {
   s->tokens_at_ms = now_ms();
   set_list(s, handshake_list_, now_ms());
   ++sessions_;
-  ++stats_.accepted;
+  ++stats_.connections_open;
+  ++stats_.connections_accepted;
   if (row_ != nullptr) {
-    // Per connection, not per frame: the master's least-connections pick
-    // reads these.
-    shm::shared_add(row_->connections_open, uint64_t(1));
-    shm::shared_add(row_->connections_accepted, uint64_t(1));
+    // Live counters (shm/counters.h), per connection, not per frame: the
+    // master's least-connections pick reads these.
+    shm::shared_add(row_->counters.connections_open, uint64_t(1));
+    shm::shared_add(row_->counters.connections_accepted, uint64_t(1));
   }
   SPDLOG_DEBUG("session {} from {}", s->id, s->peer);
   if (leaving_ == Leave::Drain) {
@@ -334,7 +335,6 @@ bool Worker::send(Session* s, std::span<const uint8_t> frame) {
       uv_buf_t b = uv_buf_init(const_cast<char*>(reinterpret_cast<const char*>(err.data())), err.size());
       uv_try_write(reinterpret_cast<uv_stream_t*>(&s->tcp), &b, 1);
     }
-    ++stats_.errors_sent;
     ++stats_.errors_by_code[size_t(ErrorCode::SlowConsumer)];
     close_now(s);
     return false;
@@ -347,8 +347,7 @@ bool Worker::send(Session* s, std::span<const uint8_t> frame) {
 
 void Worker::send_error(Session* s, ErrorCode code, bool fatal, std::string_view text) {
   if (s->state == SessionState::Closing || s->state == SessionState::Closed) return;
-  ++stats_.errors_sent;
-  if (size_t(code) < stats_.errors_by_code.size()) ++stats_.errors_by_code[size_t(code)];
+  if (size_t(code) < shm::kErrorCodeSlots) ++stats_.errors_by_code[size_t(code)];
   if (!send(s, encode_error(enc_, code, fatal, text))) return;
   if (fatal) begin_close(s);
 }
@@ -366,12 +365,13 @@ void Worker::close_now(Session* s) {
   s->state = SessionState::Closed;
   s->node.unlink();
   --sessions_;
-  ++stats_.closed;
+  --stats_.connections_open;
+  ++stats_.connections_closed;
   release_player(s);
   if (s->handoff_seq != UINT64_MAX) report_closed(s->handoff_seq);
   if (row_ != nullptr) {
-    shm::shared_sub(row_->connections_open, uint64_t(1));
-    shm::shared_add(row_->connections_closed, uint64_t(1));
+    shm::shared_sub(row_->counters.connections_open, uint64_t(1));
+    shm::shared_add(row_->counters.connections_closed, uint64_t(1));
   }
   // Pending writes complete with UV_ECANCELED before the close callback, so
   // the Session outlives every callback that names it.
@@ -398,32 +398,9 @@ void Worker::release_player(Session* s) {
   }
 }
 
-void Worker::publish_stats(shm::ProcessRow& row) const {
-  using shm::shared_store;
-  shared_store(row.frames_in, stats_.frames_in);
-  shared_store(row.frames_out, stats_.frames_out);
-  shared_store(row.bytes_in, stats_.bytes_in);
-  shared_store(row.bytes_out, stats_.bytes_out);
-  shared_store(row.errors_sent, stats_.errors_sent);
-  shared_store(row.slow_consumers, stats_.slow_consumers);
-  shared_store(row.tickets_created, stats_.tickets_created);
-  shared_store(row.tickets_cancelled, stats_.tickets_cancelled);
-  shared_store(row.matches_ended, stats_.matches_ended);
-  shared_store(row.matches_ended_at_deadline, stats_.matches_ended_at_deadline);
-  shared_store(row.ticks, stats_.ticks);
-  shared_store(row.ticks_late, stats_.ticks_late);
-  shared_store(row.ticks_skipped, stats_.ticks_skipped);
-  shared_store(row.tick_drift_max_us, stats_.tick_drift_max_us);
-  shared_store(row.snapshots_sent, stats_.snapshots_full + stats_.snapshots_delta);
-  shared_store(row.snapshot_bytes, stats_.snapshot_bytes_full + stats_.snapshot_bytes_delta);
-  shared_store(row.inputs, stats_.inputs);
-  shared_store(row.inputs_dropped, stats_.inputs_dropped);
-  shared_store(row.resumes, stats_.resumes);
-  shared_store(row.resume_failures, stats_.resume_failures);
-  shared_store(row.matches_owned, uint64_t(owned_.size()));
-  for (size_t i = 0; i < stats_.errors_by_code.size(); ++i) shared_store(row.errors_by_code[i], stats_.errors_by_code[i]);
-  shm::hist_publish(row.tick_pass_us, stats_.tick_pass_us);
-  shm::hist_publish(row.tick_drift_us, stats_.tick_drift_us);
+void Worker::publish_stats(shm::ProcessRow& row) {
+  stats_.matches_owned = owned_.size();
+  shm::publish_counters(row.counters, stats_, shm::Keeper::Worker);
 }
 
 void Worker::mark_dirty(Session* s) {
@@ -616,7 +593,6 @@ void Worker::cancel_ticket_for_shutdown(Session* s) {
   }
   ++stats_.tickets_cancelled;
   post(seg_->coordinator_index(), shm::make_event(shm::EventType::TicketChanged, index_, ticket));
-  ++stats_.errors_sent;
   ++stats_.errors_by_code[size_t(ErrorCode::ShuttingDown)];
   send(s, encode_error(leave_enc_, ErrorCode::ShuttingDown, false,
                        "matchmaking stopped: the server is shutting down; your ticket is cancelled"));

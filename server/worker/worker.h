@@ -34,46 +34,9 @@
 
 namespace skirmish::worker {
 
-// Counters this worker keeps; later mirrored into its shared-memory row.
-struct Stats {
-  uint64_t accepted = 0;
-  uint64_t closed = 0;
-  uint64_t frames_in = 0;
-  uint64_t frames_out = 0;
-  uint64_t bytes_in = 0;
-  uint64_t bytes_out = 0;
-  uint64_t errors_sent = 0;
-  uint64_t slow_consumers = 0;
-  uint64_t decode_errors = 0;
-  uint64_t handshake_timeouts = 0;
-  uint64_t idle_timeouts = 0;
-  uint64_t rate_limited = 0;
-  // Play.
-  uint64_t tickets_created = 0;
-  uint64_t tickets_cancelled = 0;
-  uint64_t inputs = 0;
-  uint64_t inputs_dropped = 0;   // stale seq or the seat's queue full
-  uint64_t inputs_rejected = 0;  // out of range, or not in a match
-  uint64_t ticks = 0;            // match steps run by this owner
-  uint64_t tick_passes = 0;      // timer passes that stepped every owned match
-  uint64_t ticks_late = 0;       // passes run more than one interval late
-  uint64_t ticks_skipped = 0;    // passes given up after a stall (logged)
-  uint64_t tick_drift_max_us = 0;  // worst lateness of a pass
-  uint64_t tick_drift_sum_us = 0;
-  uint64_t matches_ended = 0;
-  uint64_t matches_ended_at_deadline = 0;  // of those: by a drain's deadline (no rating change)
-  uint64_t snapshots_full = 0;
-  uint64_t snapshots_delta = 0;
-  uint64_t snapshot_bytes_full = 0;
-  uint64_t snapshot_bytes_delta = 0;
-  uint64_t mailbox_full = 0;
-  uint64_t resumes = 0;
-  uint64_t resume_failures = 0;
-  uint64_t close_reports_dropped = 0;  // see report_closed()
-  std::array<uint64_t, shm::kErrorCodeSlots> errors_by_code{};
-  shm::ShmHistogram tick_pass_us{};   // one pass over every owned match, us
-  shm::ShmHistogram tick_drift_us{};  // lateness of a pass's start, us
-};
+// What this worker counts: its entries of the table in shm/counters.h,
+// copied into its process row by publish_stats.
+using Stats = shm::Counters;
 
 // MatchRow::end_reason for a match the server ended at its shutdown
 // deadline: past game::EndReason's values (the rules never end a match so).
@@ -153,7 +116,7 @@ class Worker {
   size_t owned_matches() const { return owned_.size(); }
   // Copies the counters into this worker's process row (called on the
   // heartbeat, not per frame, so the hot path touches no shared line).
-  void publish_stats(shm::ProcessRow& row) const;
+  void publish_stats(shm::ProcessRow& row);
   const Stats& stats() const { return stats_; }
   uint16_t index() const { return index_; }
 
@@ -237,7 +200,7 @@ class Worker {
   shm::ProcessRow* row_ = nullptr;
   uint64_t next_session_id_ = 1;
   size_t sessions_ = 0;
-  Stats stats_;
+  Stats stats_{};  // value-initialised: every count 0
 
   ListNode handshake_list_, idle_list_, closing_list_;
   Session* dirty_head_ = nullptr;

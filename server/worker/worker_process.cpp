@@ -100,11 +100,12 @@ int run_worker_process(const core::ChildContext& ctx) {
   loop.run();
   w.publish_stats(loop.row());
   const Stats& st = w.stats();
-  spdlog::info("worker {}: {} ticks in {} passes (late {}, skipped {}, drift mean {} us max {} us), {} matches ended, "
+  const uint64_t passes = st.tick_drift_us.count;
+  spdlog::info("worker {}: {} ticks in {} passes (late {}, skipped {}, drift mean {} us), {} matches ended, "
                "snapshots {} full / {} delta, inputs {} (dropped {}, rejected {})",
-               ctx.index, st.ticks, st.tick_passes, st.ticks_late, st.ticks_skipped,
-               st.tick_passes ? st.tick_drift_sum_us / st.tick_passes : 0, st.tick_drift_max_us, st.matches_ended,
-               st.snapshots_full, st.snapshots_delta, st.inputs, st.inputs_dropped, st.inputs_rejected);
+               ctx.index, st.ticks, passes, st.ticks_late, st.ticks_skipped,
+               passes ? st.tick_drift_us.sum / passes : 0, st.matches_ended, st.snapshots_full, st.snapshots_delta,
+               st.inputs, st.inputs_dropped, st.inputs_rejected);
   return 0;
 }
 

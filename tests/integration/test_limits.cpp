@@ -38,10 +38,15 @@ Outcome handshake(TestClient& c, uint16_t port, const char* source, ErrorCode* c
   return e->msg_as_Error()->fatal() && c.wait_closed(5s) ? Outcome::Refused : Outcome::Other;
 }
 
-double metric(uint16_t admin_port, const std::string& sample) {
+// The first sample of `family` whose labels include `label` (k="v"); -1 if none.
+double metric(uint16_t admin_port, const std::string& family, const std::string& label) {
   const std::string text = http_get(admin_port, "/metrics");
-  const size_t at = text.find("\n" + sample + " ");
-  return at == std::string::npos ? -1 : std::stod(text.substr(at + sample.size() + 2));
+  for (size_t at = text.find("\n" + family + "{"); at != std::string::npos; at = text.find("\n" + family + "{", at + 1)) {
+    const size_t end = text.find('}', at);
+    if (end == std::string::npos) break;
+    if (text.substr(at, end - at).find(label) != std::string::npos) return std::stod(text.substr(end + 2));
+  }
+  return -1;
 }
 
 }  // namespace
@@ -64,7 +69,7 @@ TEST_CASE("the per-address cap refuses the next connection from that address and
   // Another address is not affected.
   TestClient other;
   REQUIRE(handshake(other, srv.port(), "127.0.0.2") == Outcome::Welcome);
-  REQUIRE(metric(srv.admin_port(), "skirmish_connections_refused_total{reason=\"per_address\"}") >= 1);
+  REQUIRE(metric(srv.admin_port(), "skirmish_connections_refused_total", "reason=\"per_address\"") >= 1);
 
   // Two leave: their worker reports the closes, two more get in.
   held[0]->close();

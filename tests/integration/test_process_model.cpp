@@ -361,7 +361,7 @@ TEST_CASE("a client that never reads is closed at the write-queue cap and memory
   std::string err;
   auto seg = shm::Segment::open_existing(srv.shm_name(), err);
   REQUIRE(seg);
-  REQUIRE(wait_until([&] { return shm::shared_load(seg->process(0).slow_consumers) >= 1; }, 5s));
+  REQUIRE(wait_until([&] { return shm::shared_load(seg->process(0).counters.slow_consumers) >= 1; }, 5s));
   // The worker did not buffer without bound: its RSS grew by far less than
   // what the slow client asked it to send.
   long rss_after = rss_kib(worker);

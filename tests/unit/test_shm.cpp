@@ -563,7 +563,7 @@ TEST_CASE("segment: create, header, open_existing, children share it") {
   pid_t kid = spawn([&]() -> int {
     ProcessRow& me = s.process(0);
     shared_store(me.heartbeat_ms, std::int64_t{4242});
-    shared_add(me.connections_open, std::uint64_t{3});
+    shared_add(me.counters.connections_open, std::uint64_t{3});
     auto h2 = s.players().alloc([](PlayerRow& r) { r.player_id = 77; });
     if (!h2) return 2;
     if (post(s.mailbox(s.master_index()), -1,
@@ -575,7 +575,7 @@ TEST_CASE("segment: create, header, open_existing, children share it") {
   });
   require_exit_zero(kid);
   REQUIRE(shared_load(seg->process(0).heartbeat_ms) == 4242);
-  REQUIRE(shared_load(seg->process(0).connections_open) == 3);
+  REQUIRE(shared_load(seg->process(0).counters.connections_open) == 3);
   Event ev{};
   REQUIRE(seg->mailbox(seg->master_index()).pop_batch(&ev, 1) == 1);
   PlayerRow* row = seg->players().get_wire(ev.a);
