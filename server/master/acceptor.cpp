@@ -17,6 +17,17 @@ namespace {
 
 constexpr int kAcceptBatch = 64;          // connections accepted per wake-up, at most
 constexpr uint64_t kAcceptPauseMs = 100;  // out of descriptors with no spare
+// Hand-offs of one socket at most: each failure is a worker's death, and
+// a client that met three in a row is better told (ServerFull) than held.
+constexpr uint8_t kMaxHandoffTries = 3;
+// How soon the master lets go of its copies of sockets its workers took.
+// A worker takes a socket within a loop iteration, so a held socket costs
+// a descriptor for about this long.
+constexpr uint64_t kReleaseEveryMs = 10;
+
+void close_tcp(uv_tcp_t* t) {
+  uv_close(reinterpret_cast<uv_handle_t*>(t), [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
+}
 
 template <class T>
 uv_handle_t* H(T* h) {
@@ -29,14 +40,19 @@ struct Acceptor::Handoff {
   uv_write_t req;
   uv_tcp_t* client;
   Acceptor* acceptor;
+  uv_pipe_t* pipe;  // the lane's pipe it went on (a lane gone or restarted has another)
   uint32_t worker;
   uint64_t seq;  // the worker's nth socket (Lane::open_by_seq)
+  uint64_t key;
+  uint8_t tries;
 };
 
 Acceptor::Acceptor(uv_loop_t* loop, const config::Config& cfg, shm::Segment& seg, MasterStats& stats, uint32_t base)
     : loop_(loop), cfg_(cfg), seg_(seg), stats_(stats), base_(base), lanes_(seg.worker_slots()) {
   uv_timer_init(loop_, &pause_timer_);
   pause_timer_.data = this;
+  uv_timer_init(loop_, &release_timer_);
+  release_timer_.data = this;
   reserve_fd_ = open("/dev/null", O_RDONLY | O_CLOEXEC);
 }
 
@@ -72,8 +88,30 @@ void Acceptor::stop() {
 
 void Acceptor::close() {
   stop();
-  if (!closed_) uv_close(H(&pause_timer_), nullptr);
+  if (closed_) return;
   closed_ = true;
+  uv_close(H(&pause_timer_), nullptr);
+  uv_close(H(&release_timer_), nullptr);
+  for (Lane& l : lanes_) {
+    for (Held& h : l.held) close_tcp(h.client);
+    l.held.clear();
+  }
+}
+
+size_t Acceptor::held() const {
+  size_t n = 0;
+  for (const Lane& l : lanes_) n += l.held.size();
+  return n;
+}
+
+void Acceptor::release_taken(uint32_t index) {
+  Lane& l = lanes_[index];
+  if (l.held.empty()) return;
+  const uint64_t taken = shm::shared_load(seg_.process(index).handoffs_taken);
+  while (!l.held.empty() && l.held.front().seq < taken) {
+    close_tcp(l.held.front().client);
+    l.held.pop_front();
+  }
 }
 
 void Acceptor::add_worker(uint32_t index, uv_pipe_t* pipe) {
@@ -100,11 +138,24 @@ void Acceptor::add_worker(uint32_t index, uv_pipe_t* pipe) {
 
 void Acceptor::remove_worker(uint32_t index) {
   Lane& l = lanes_[index];
+  if (l.pipe == nullptr && l.held.empty()) return;  // told twice (EOF, then SIGCHLD)
   l.pipe = nullptr;
   for (auto& [seq, key] : l.open_by_seq) count_address(key, -1);
   l.open_by_seq.clear();
   l.next_seq = 0;
   l.carry_len = 0;
+  // What it took died with it; what is still in its pipe goes elsewhere.
+  // (Writes still in flight come back through on_handed, cancelled.)
+  release_taken(index);
+  std::deque<Held> orphans;
+  orphans.swap(l.held);
+  if (!orphans.empty())
+    spdlog::warn("worker {} gone with {} connection(s) not yet taken: handing them to another worker", index,
+                 orphans.size());
+  for (Held& h : orphans) {
+    ++stats_.handoff_failed;
+    hand(h.client, h.key, h.tries);
+  }
 }
 
 void Acceptor::on_readable() {
@@ -202,42 +253,102 @@ void Acceptor::admit(int fd, const sockaddr_storage& peer) {
   uv_tcp_init(loop_, client);
   if (uv_tcp_open(client, fd) != 0) {
     ::close(fd);
-    uv_close(H(client), [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
+    close_tcp(client);
+    return;
+  }
+  hand(client, key, 0, w);
+}
+
+void Acceptor::hand(uv_tcp_t* client, uint64_t key, uint8_t tries, int w) {
+  if (w < 0) w = tries < kMaxHandoffTries ? pick_worker() : -1;
+  if (w < 0) {
+    if (tries > 0) ++stats_.refused_no_worker;
+    refuse_handle(client);
     return;
   }
   Lane& lane = lanes_[w];
-  auto* h = new Handoff{{}, client, this, uint32_t(w), lane.next_seq};
+  auto* h = new Handoff{{}, client, this, lane.pipe, uint32_t(w), lane.next_seq, key, uint8_t(tries + 1)};
   h->req.data = h;
   static char byte = 'c';  // uv_write2 needs at least one byte beside the fd
   uv_buf_t buf = uv_buf_init(&byte, 1);
-  int r = uv_write2(&h->req, reinterpret_cast<uv_stream_t*>(lane.pipe), &buf, 1,
-                    reinterpret_cast<uv_stream_t*>(client), [](uv_write_t* req, int st) {
-                      auto* hh = static_cast<Handoff*>(req->data);
-                      if (st < 0) {
-                        ++hh->acceptor->stats_.handoff_failed;
-                        Lane& l = hh->acceptor->lanes_[hh->worker];
-                        if (l.handed > 0) --l.handed;
-                        if (auto it = l.open_by_seq.find(hh->seq); it != l.open_by_seq.end()) {
-                          hh->acceptor->count_address(it->second, -1);
-                          l.open_by_seq.erase(it);
-                        }
-                        SPDLOG_DEBUG("handoff to worker {} failed: {}", hh->worker, uv_strerror(st));
-                      }
-                      // The worker holds its own copy now (or the handoff
-                      // failed and the client sees a close).
-                      uv_close(H(hh->client), [](uv_handle_t* hd) { delete reinterpret_cast<uv_tcp_t*>(hd); });
-                      delete hh;
-                    });
+  const int r = uv_write2(&h->req, reinterpret_cast<uv_stream_t*>(lane.pipe), &buf, 1,
+                          reinterpret_cast<uv_stream_t*>(client), [](uv_write_t* req, int st) {
+                            auto* hh = static_cast<Handoff*>(req->data);
+                            hh->acceptor->on_handed(hh, st);
+                          });
   if (r != 0) {
+    // The pipe refused at once (closing, or broken): the worker is gone.
     ++stats_.handoff_failed;
-    uv_close(H(client), [](uv_handle_t* hd) { delete reinterpret_cast<uv_tcp_t*>(hd); });
+    delete h;
+    if (on_lost) on_lost(uint32_t(w), uv_strerror(r));
+    if (lanes_[w].pipe != nullptr) remove_worker(uint32_t(w));  // no owner told us
+    hand(client, key, uint8_t(tries + 1));
+    return;
+  }
+  ++stats_.handed_off;
+  lane.open_by_seq.emplace(lane.next_seq++, key);
+  ++lane.handed;
+  count_address(key, +1);
+}
+
+void Acceptor::on_handed(Handoff* h, int status) {
+  const uint32_t w = h->worker;
+  Lane& l = lanes_[w];
+  const bool same_lane = l.pipe == h->pipe && h->pipe != nullptr;
+  if (status == 0 && same_lane) {
+    // Written into the worker's pipe: hold our copy until it is taken.
+    l.held.push_back(Held{h->seq, h->client, h->key, h->tries});
+    release_taken(w);
+    if (!l.held.empty() && !uv_is_active(H(&release_timer_)))
+      uv_timer_start(
+          &release_timer_,
+          [](uv_timer_t* t) {
+            auto* a = static_cast<Acceptor*>(t->data);
+            bool any = false;
+            for (uint32_t i = 0; i < a->lanes_.size(); ++i) {
+              a->release_taken(i);
+              any |= !a->lanes_[i].held.empty();
+            }
+            if (!any) uv_timer_stop(t);
+          },
+          kReleaseEveryMs, kReleaseEveryMs);
     delete h;
     return;
   }
-  ++lane.handed;
-  ++stats_.handed_off;
-  lane.open_by_seq.emplace(lane.next_seq++, key);
-  count_address(key, +1);
+  // Failed (the worker's end is closed: EPIPE; or the pipe was closed under
+  // the write: ECANCELED), or written to a lane that is gone since: the
+  // socket never reached a live worker.
+  ++stats_.handoff_failed;
+  if (same_lane) {
+    if (l.handed > 0) --l.handed;
+    if (auto it = l.open_by_seq.find(h->seq); it != l.open_by_seq.end()) {
+      count_address(it->second, -1);
+      l.open_by_seq.erase(it);
+    }
+    SPDLOG_DEBUG("handoff to worker {} failed: {}", w, uv_strerror(status));
+    if (on_lost) on_lost(w, uv_strerror(status));
+    if (l.pipe == h->pipe) remove_worker(w);  // no owner told us
+  }
+  uv_tcp_t* client = h->client;
+  const uint64_t key = h->key;
+  const uint8_t tries = h->tries;
+  delete h;
+  if (closed_) {
+    close_tcp(client);
+    return;
+  }
+  hand(client, key, tries);
+}
+
+void Acceptor::refuse_handle(uv_tcp_t* client) {
+  uv_os_fd_t fd = -1;
+  if (uv_fileno(H(client), &fd) == 0) {
+    auto frame = proto::encode_error(refuse_enc_, proto::ErrorCode::ServerFull, true, "no worker available");
+    [[maybe_unused]] ssize_t n = send(fd, frame.data(), frame.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+  }
+  close_tcp(client);
+  if (stats_.refused_no_worker % 1000 == 1)
+    spdlog::warn("connection refused: no worker up to take it ({} so far)", stats_.refused_no_worker);
 }
 
 void Acceptor::refuse_fd(int fd, int code, const char* text, uint64_t& counter, const char* reason) {
@@ -260,7 +371,14 @@ void Acceptor::count_address(uint64_t key, int delta) {
 }
 
 void Acceptor::on_worker_report(uint32_t index, ssize_t nread, const char* data) {
-  if (nread <= 0) return;  // EOF: the supervisor sees the exit and calls remove_worker
+  if (nread == 0) return;
+  if (nread < 0) {
+    // EOF (or a reset): the worker is gone, or going. Out of the hand-off
+    // set now, not at SIGCHLD: the owner marks it down.
+    if (on_lost) on_lost(index, nread == UV_EOF ? "end of file on its pipe" : uv_strerror(int(nread)));
+    if (lanes_[index].pipe != nullptr) remove_worker(index);
+    return;
+  }
   Lane& l = lanes_[index];
   size_t i = 0;
   const size_t n = size_t(nread);

@@ -26,8 +26,18 @@
 //   capacity it publishes. A Starting worker is eligible: the socket waits
 //   in its pipe until its loop runs.
 // - The handoff is uv_write2 (SCM_RIGHTS) of the socket over the worker's
-//   pipe; the master's copy is closed once the write completes. The master
-//   never reads a client byte.
+//   pipe. The master keeps its copy until the worker has taken the socket
+//   from its pipe (its row's handoffs_taken passes the handoff's seq), and
+//   only then closes it: a socket still in a dead worker's pipe would die
+//   with it, closed without a frame. The master never reads a client byte.
+// - A worker leaves the hand-off set the moment the master learns of its
+//   death, whichever comes first: EOF on its pipe or a failed write here
+//   (the owner is told through `on_lost` and marks it down), or SIGCHLD
+//   (the supervisor calls remove_worker). Every socket it had not taken,
+//   in flight or in its pipe, goes to another worker, at most
+//   kMaxHandoffTries times (then ServerFull and a close): a client never
+//   sees a close without a frame because of a worker's death before it
+//   took the socket. One it had taken dies with it; the client resumes.
 //
 // Assumes: one thread (the master's loop); the supervisor tells it, by
 // add_worker/remove_worker, which pipes can take sockets, and owns (opens
@@ -40,6 +50,8 @@
 
 #include <array>
 #include <cstdint>
+#include <deque>
+#include <functional>
 #include <unordered_map>
 #include <vector>
 
@@ -76,12 +88,29 @@ class Acceptor {
   // and its connections leave the per-address counts at once.
   void remove_worker(uint32_t index);
 
-  // Closes the timer; call before the loop's last run.
+  // Called when a worker's pipe shows it is gone (EOF, a failed write)
+  // before its exit is reaped; the owner marks it down and calls
+  // remove_worker. `why` is for the log.
+  std::function<void(uint32_t index, const char* why)> on_lost;
+
+  // Sockets handed but not yet taken by their worker (tests, /status).
+  size_t held() const;
+
+  // Closes the timers and every held socket; call before the loop's last
+  // run.
   void close();
 
  private:
+  // A handed socket the worker has not taken yet: the master's copy.
+  struct Held {
+    uint64_t seq;
+    uv_tcp_t* client;
+    uint64_t key;   // address key (per-address accounting)
+    uint8_t tries;  // hand-offs so far
+  };
   struct Lane {  // one per worker slot
     uv_pipe_t* pipe = nullptr;  // the supervisor's; null when not ours or gone
+    std::deque<Held> held;      // by seq: writes complete in order
     uint64_t handed = 0;        // sockets sent since this worker started
     std::array<uint8_t, 8> carry{};  // a close report split across reads
     uint8_t carry_len = 0;
@@ -94,6 +123,13 @@ class Acceptor {
   void poll_start();
   void on_readable();
   void admit(int fd, const sockaddr_storage& peer);
+  // Sends `client` to worker `w` (-1: pick one), or refuses it past
+  // kMaxHandoffTries or with no worker to take it.
+  void hand(uv_tcp_t* client, uint64_t key, uint8_t tries, int w = -1);
+  void on_handed(Handoff* h, int status);
+  // Closes the master's copies of the sockets lane `index` has taken.
+  void release_taken(uint32_t index);
+  void refuse_handle(uv_tcp_t* client);
   void shed_without_descriptors();
   void refuse_fd(int fd, int code, const char* text, uint64_t& counter, const char* reason);
   void count_address(uint64_t key, int delta);
@@ -108,6 +144,7 @@ class Acceptor {
   int listen_fd_ = -1;
   uv_poll_t poll_;
   uv_timer_t pause_timer_;
+  uv_timer_t release_timer_;  // runs while any socket is held
   int reserve_fd_ = -1;  // a spare descriptor for shedding at EMFILE
   bool listening_ = false;
   bool closed_ = false;

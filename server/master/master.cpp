@@ -149,6 +149,7 @@ bool Master::start_common(std::string& error) {
   }
   acceptor_ = std::make_unique<Acceptor>(loop_, cfg_, *seg_, stats_, base_);
   supervisor_ = std::make_unique<Supervisor>(loop_, cfg_, *seg_, stats_, static_cast<Supervisor::Listener&>(*this), pid_, start_ms_, event_fds_, base_);
+  acceptor_->on_lost = [this](uint32_t index, const char* why) { supervisor_->lost(index, why); };
   return true;
 }
 

@@ -81,6 +81,7 @@ bool Supervisor::spawn(uint32_t index) {
   const int64_t now = core::monotonic_ms();
   shm::ProcessRow& row = seg_.process(index);
   shm::reset_counters(row.counters);
+  shm::shared_store(row.handoffs_taken, uint64_t(0));
   shm::shared_store(row.heartbeat_ms, now);
   shm::shared_store(row.started_at_ms, now);
   shm::shared_store(row.fd_capacity, UINT64_MAX);
@@ -133,8 +134,10 @@ void Supervisor::on_child_exit(uint32_t index, int status) {
   else
     spdlog::error("{} (pid {}) {}", role_name(index), c.pid, describe_status(status));
   c.pid = 0;
+  const bool was_lost = c.lost;
+  c.lost = false;
   if (c.pipe != nullptr) {
-    // Pending handoffs complete with UV_ECANCELED and close their clients.
+    // Pending handoffs complete with UV_ECANCELED and go to another worker.
     uv_close(H(c.pipe), [](uv_handle_t* h) { delete reinterpret_cast<uv_pipe_t*>(h); });
     c.pipe = nullptr;
   }
@@ -144,8 +147,10 @@ void Supervisor::on_child_exit(uint32_t index, int status) {
     // is not respawned (a stopping master starts nothing, and its players
     // cannot come back: nothing listens), but the coordinator, which lives
     // until the workers are gone, hands its matches to a surviving worker,
-    // so the players on other workers still finish them.
-    mark_worker_down(index, !draining_ || !clean);
+    // so the players on other workers still finish them. One lost()
+    // already marked down is marked again only if it was a drain's (its
+    // rows were left alone then).
+    if (!was_lost || draining_) mark_worker_down(index, !draining_ || !clean);
     listener_.on_worker_gone(index);
   } else {
     shm::ProcessRow& row = seg_.process(index);
@@ -163,6 +168,25 @@ void Supervisor::on_child_exit(uint32_t index, int status) {
     return;
   }
   schedule_respawn(index);
+}
+
+void Supervisor::lost(uint32_t index, const char* why) {
+  if (index >= children_.size() || !seg_.is_worker(index)) return;
+  Child& c = children_[index];
+  if (c.pid <= 0 || c.lost) return;
+  c.lost = true;
+  if (c.pipe != nullptr) {
+    uv_close(H(c.pipe), [](uv_handle_t* h) { delete reinterpret_cast<uv_pipe_t*>(h); });
+    c.pipe = nullptr;
+  }
+  if (draining_) {
+    SPDLOG_DEBUG("{} (pid {}) closed its pipe while draining ({})", role_name(index), c.pid, why);
+  } else {
+    spdlog::error("{} (pid {}) is gone ({}): marking it down before its exit is reaped", role_name(index), c.pid,
+                  why);
+    mark_worker_down(index, true);
+  }
+  listener_.on_worker_gone(index);
 }
 
 void Supervisor::mark_worker_down(uint32_t index, bool tell_coordinator) {

@@ -71,6 +71,13 @@ class Supervisor {
   bool spawn(uint32_t index);
   // SIGCHLD: reaps every child that exited.
   void reap();
+  // Worker `index`'s pipe says it is gone (EOF, a failed write) before its
+  // exit is reaped: it leaves the hand-off set now (its pipe closed, the
+  // listener told) and, unless draining (a drained worker closes its pipe
+  // as it exits), is marked down at once so its players' tokens are free
+  // for resume and its matches go to the coordinator. SIGCHLD later only
+  // reaps and respawns. Idempotent.
+  void lost(uint32_t index, const char* why);
   // No respawn from now on (a drain, a hand-over); pending ones cancelled.
   void stop_respawning();
   bool draining() const { return draining_; }
@@ -104,6 +111,7 @@ class Supervisor {
     int64_t started_ms = 0;
     bool respawn_pending = false;
     bool fatal = false;  // exited 2: not respawned
+    bool lost = false;   // lost() ran for this process: its exit only reaps
     uv_timer_t* respawn_timer = nullptr;
   };
 

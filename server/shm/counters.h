@@ -76,6 +76,7 @@ inline constexpr std::uint32_t kErrorCodeSlots = 24;  // >= proto::ErrorCode::MA
   X(snapshot_bytes_delta, Worker, Counter, Copied, "skirmish_snapshot_sent_bytes_total", "kind=\"delta\"", "") \
   X(resumes, Worker, Counter, Copied, "skirmish_resumes_total", "result=\"ok\"", "Resume attempts, by result.") \
   X(resume_failures, Worker, Counter, Copied, "skirmish_resumes_total", "result=\"failed\"", "") \
+  X(resumes_from_dead_worker, Worker, Counter, Copied, "skirmish_resumes_from_dead_worker_total", "", "Resumes whose token was still bound to a session of a worker that had just died (free at once, before the master marked it down).") \
   /* coordinator */ \
   X(rounds, Coordinator, Counter, Copied, "skirmish_matchmaking_rounds_total", "", "Matchmaking rounds run.") \
   X(matches_formed, Coordinator, Counter, Copied, "skirmish_matches_formed_total", "", "Matches the coordinator formed.") \
@@ -93,7 +94,7 @@ inline constexpr std::uint32_t kErrorCodeSlots = 24;  // >= proto::ErrorCode::MA
   X(refused_no_worker, Master, Counter, Copied, "skirmish_connections_refused_total", "reason=\"no_worker\"", "") \
   X(refused_per_address, Master, Counter, Copied, "skirmish_connections_refused_total", "reason=\"per_address\"", "") \
   X(refused_fd_limit, Master, Counter, Copied, "skirmish_connections_refused_total", "reason=\"fd_limit\"", "") \
-  X(handoff_failed, Master, Counter, Copied, "skirmish_connections_refused_total", "reason=\"handoff_failed\"", "") \
+  X(handoff_failed, Master, Counter, Copied, "skirmish_handoffs_failed_total", "", "Hand-offs that never reached a live worker (it died first): each went to another worker, or past 3 tries was refused (reason=no_worker).") \
   X(accept_pauses, Master, Counter, Copied, "skirmish_accept_pauses_total", "", "Times accepting paused for lack of any spare file descriptor.") \
   X(respawns, Master, Counter, Copied, "skirmish_children_respawned_total", "", "Children this master restarted, over every slot.") \
   X(heartbeat_kills, Master, Counter, Copied, "skirmish_heartbeat_kills_total", "", "Children killed by the master for a stale heartbeat.") \

@@ -107,6 +107,55 @@ bool pid_alive(pid_t pid) {
   return kill(pid, 0) == 0 || errno == EPERM;
 }
 
+namespace {
+
+// Reads /proc/<pid>/<file> into buf; the length, or -1 (errno ENOENT: gone).
+ssize_t read_proc(pid_t pid, const char* file, char* buf, size_t cap) {
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/%d/%s", static_cast<int>(pid), file);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  ssize_t n = read(fd, buf, cap - 1);
+  const int err = errno;
+  close(fd);
+  if (n < 0) {
+    errno = err == ESRCH ? ENOENT : err;
+    return -1;
+  }
+  buf[n] = '\0';
+  return n;
+}
+
+}  // namespace
+
+bool process_running(pid_t pid) {
+  if (pid <= 0) return false;
+  // Dying counts as dead: a process killed a moment ago may not be a
+  // zombie yet (still in exit, or not yet scheduled to act on SIGKILL),
+  // while its sockets are already closing.
+  char buf[2048];
+  if (read_proc(pid, "stat", buf, sizeof buf) < 0) return errno != ENOENT;  // EACCES: something is there
+  // "pid (comm) state ppid pgrp session tty tpgid flags ...": comm may hold
+  // spaces and ')', so the fields are counted from its last ')'.
+  const char* p = std::strrchr(buf, ')');
+  if (p == nullptr || p[1] != ' ') return true;
+  if (p[2] == 'Z' || p[2] == 'X' || p[2] == 'x') return false;
+  p += 3;
+  for (int field = 4; field < 9 && p != nullptr; ++field) {
+    p = std::strchr(p, ' ');
+    if (p != nullptr) ++p;
+  }
+  constexpr unsigned long kPfExiting = 0x4;  // include/linux/sched.h
+  if (p != nullptr && (std::strtoul(p, nullptr, 10) & kPfExiting) != 0) return false;
+  if (read_proc(pid, "status", buf, sizeof buf) < 0) return errno != ENOENT;
+  constexpr unsigned long long kSigKillBit = 1ull << (SIGKILL - 1);
+  for (const char* key : {"\nSigPnd:", "\nShdPnd:"}) {
+    const char* q = std::strstr(buf, key);
+    if (q != nullptr && (std::strtoull(q + std::strlen(key), nullptr, 16) & kSigKillBit) != 0) return false;
+  }
+  return true;
+}
+
 std::uint64_t process_start_ticks(pid_t pid) {
   char path[64];
   std::snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(pid));

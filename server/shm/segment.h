@@ -111,6 +111,11 @@ class Segment {
 
 // True when `pid` names a process that exists (kill(pid, 0) == 0 or EPERM).
 bool pid_alive(pid_t pid);
+// True when `pid` exists and is not dying: unlike pid_alive, a zombie (a
+// child killed but not yet reaped by its parent), a process in exit and one
+// with SIGKILL pending count as gone. Reads /proc/<pid>/stat and status:
+// for rare paths, not hot ones.
+bool process_running(pid_t pid);
 // Start time of `pid` in clock ticks since boot (/proc/<pid>/stat field 22),
 // or 0 when unknown. Together with the pid it names one process for good.
 std::uint64_t process_start_ticks(pid_t pid);

@@ -69,8 +69,13 @@ struct ProcessRow {
   // minus what it holds at start minus limits.reserved_fds); the master
   // hands it no more. UINT64_MAX until the worker has written it.
   std::uint64_t fd_capacity;
+  // Worker: sockets taken from its IPC pipe since it started (the master's
+  // hand-off n is taken once this passes n). The master keeps its copy of
+  // a handed socket until then, so a worker that dies with sockets still in
+  // its pipe loses none: they go to another worker (master/acceptor.h).
+  std::uint64_t handoffs_taken;
   // Room to grow; a counter added to the table takes from it.
-  std::uint64_t reserved1[(kProcessRowBytes - 56 - sizeof(Counters)) / 8];
+  std::uint64_t reserved1[(kProcessRowBytes - 64 - sizeof(Counters)) / 8];
 };
 static_assert(std::is_trivially_copyable_v<ProcessRow>);
 static_assert(std::is_standard_layout_v<ProcessRow>);
@@ -79,7 +84,7 @@ static_assert(sizeof(ProcessRow) == kProcessRowBytes);
 // attaches the old generation's segment, so a different table must not
 // share a layout version. Adding a counter: bump kLayoutVersion (layout.h)
 // and these two numbers together.
-static_assert(kCounterCount == 50 && kHistogramCount == 3 && kLayoutVersion == 6,
+static_assert(kCounterCount == 51 && kHistogramCount == 3 && kLayoutVersion == 7,
               "the counter table changed: bump kLayoutVersion and the counts here");
 
 enum class PlayerState : std::uint32_t {

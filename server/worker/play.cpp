@@ -331,6 +331,12 @@ static bool same_token(const uint32_t* a, const uint32_t* b) {
   return diff == 0;
 }
 
+bool Worker::worker_alive(uint32_t index) const {
+  const shm::ProcessRow& row = seg_->process(index);
+  if (shm::shared_load(row.state) == shm::ProcessState::Down) return false;
+  return shm::process_running(shm::shared_load(row.pid));
+}
+
 bool Worker::on_resume(Session* s, const Resume* m) {
   if (m->protocol_version() != ProtocolVersion::Current) {
     send_error(s, ErrorCode::VersionMismatch, true, "protocol version mismatch: server speaks 1");
@@ -346,10 +352,29 @@ bool Worker::on_resume(Session* s, const Resume* m) {
   uint32_t match_wire = 0;
   float rating = 0;
   bool ok = false;
+  // A token still attached to a session of a worker that has died (killed
+  // a moment ago: the master has not marked it down yet) is free: the
+  // session it names is gone. The liveness check reads /proc, so it runs
+  // outside the table lock and the row is checked again under it.
+  uint32_t dead_worker = shm::kNoWorker;
+  {
+    auto g = players.lock();
+    const shm::PlayerRow* p = players.get_wire(want[0]);
+    if (p != nullptr && same_token(p->token, want) && p->state == shm::PlayerState::Connected && p->worker != index_ &&
+        p->worker < seg_->worker_slots())
+      dead_worker = p->worker;
+  }
+  if (dead_worker != shm::kNoWorker && !worker_alive(dead_worker)) {
+    ++stats_.resumes_from_dead_worker;
+  } else {
+    dead_worker = shm::kNoWorker;
+  }
   {
     auto g = players.lock();
     shm::PlayerRow* p = players.get_wire(want[0]);
-    if (p != nullptr && same_token(p->token, want) && p->state == shm::PlayerState::Disconnected) {
+    const bool orphan = dead_worker != shm::kNoWorker && p != nullptr && p->state == shm::PlayerState::Connected &&
+                        p->worker == dead_worker;
+    if (p != nullptr && same_token(p->token, want) && (p->state == shm::PlayerState::Disconnected || orphan)) {
       p->worker = index_;
       p->connection_gen += 1;
       shared_store(p->disconnected_at_ms, int64_t(0));

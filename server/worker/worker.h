@@ -29,6 +29,7 @@
 #include "config/config.h"
 #include "game/rules.h"
 #include "match/worker_set.h"
+#include "shm/atomic_field.h"
 #include "shm/segment.h"
 #include "worker/session.h"
 
@@ -59,7 +60,13 @@ class Worker {
   // handoff number recorded (and reported when it closes, even if the
   // accept fails).
   bool accept_handoff(uv_stream_t* ipc);
-  uint64_t take_handoff_seq() { return handoff_seq_++; }
+  // The next handoff number; published at once in the row (handoffs_taken),
+  // so the master can let go of its copy of the socket.
+  uint64_t take_handoff_seq() {
+    const uint64_t seq = handoff_seq_++;
+    if (row_ != nullptr) shm::shared_store(row_->handoffs_taken, handoff_seq_);
+    return seq;
+  }
  private:
   bool accept_session(uv_stream_t* server, uint64_t seq);
 
@@ -133,6 +140,8 @@ class Worker {
   bool on_frame(Session* s, const proto::Frame& f);
   bool on_hello(Session* s, const proto::Hello* m);
   bool on_resume(Session* s, const proto::Resume* m);  // worker/play.cpp
+  // Worker slot `index` has a running process (not Down, not exited).
+  bool worker_alive(uint32_t index) const;
   void on_ping(Session* s, const proto::Ping* m);
 
   // Play (worker/play.cpp).
