@@ -11,8 +11,8 @@
 #include <cstdlib>
 #include <memory>
 
-#include "server_process.h"
-#include "test_client.h"
+#include "tests/support/server_process.h"
+#include "tests/support/test_client.h"
 
 using namespace skirmish;
 using namespace skirmish::test;
