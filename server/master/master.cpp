@@ -228,10 +228,16 @@ void Master::reload() {
 
 admin::Response Master::admin_request(const std::string& target) {
   if (target == "/healthz") {
-    bool coordinator = shm::shared_load(seg_->process(seg_->coordinator_index()).state) == shm::ProcessState::Up;
+    // Liveness, not readiness: a draining process is alive and finishing
+    // its matches (up to drain_timeout_ms); failing here would have the
+    // orchestrator kill the pod mid-drain. /readyz says "not accepting".
+    auto alive = [&](uint32_t i) {
+      const auto st = shm::shared_load(seg_->process(i).state);
+      return st == shm::ProcessState::Up || st == shm::ProcessState::Draining;
+    };
+    bool coordinator = alive(seg_->coordinator_index());
     bool worker = false;
-    for (uint32_t i = 0; i < seg_->worker_slots(); ++i)
-      worker |= shm::shared_load(seg_->process(i).state) == shm::ProcessState::Up;
+    for (uint32_t i = 0; i < seg_->worker_slots(); ++i) worker |= alive(i);
     if (coordinator && worker && !seg_->corrupt()) return {200, "text/plain", "ok\n"};
     return {503, "text/plain", "unhealthy\n"};
   }

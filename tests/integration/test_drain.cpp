@@ -176,6 +176,9 @@ TEST_CASE("SIGTERM lets the matches in progress finish: MatchEnd, then ServerShu
         return !probe.connect(srv.port());
       },
       1s));
+  // Still alive, though: a liveness probe that failed here would have the
+  // orchestrator kill the pod in the middle of the matches it is finishing.
+  CHECK(http_get(srv.admin_port(), "/healthz").rfind("HTTP/1.1 200", 0) == 0);
   // The queued ticket is cancelled with ShuttingDown, then the session is told and closed.
   auto err = alone.recv_type(Message::Error);
   REQUIRE(err);
