@@ -570,8 +570,9 @@ void Worker::step_owned() {
         connected |= 1u << k;
         can_return = true;
         if (const uint32_t w = shared_load(p->worker); w != index_) fanout_.insert(w);
-      } else if (st == shm::PlayerState::Disconnected &&
+      } else if (st == shm::PlayerState::Disconnected && leaving_ != Leave::Drain &&
                  now - shared_load(p->disconnected_at_ms) < int64_t(cfg_.resume_grace_ms)) {
+        // (In a drain nothing listens: a dropped player cannot come back.)
         can_return = true;
       }
     }

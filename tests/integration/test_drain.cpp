@@ -291,6 +291,31 @@ TEST_CASE("a second SIGTERM or SIGINT during the drain stops at once") {
   for (auto& b : p.r.bots) REQUIRE(b->match_ends == 0);
 }
 
+TEST_CASE("during a drain a match whose players have all gone ends at once as Abandoned") {
+  // Nothing listens during a drain, so a player who drops cannot come back:
+  // waiting out resume_grace_ms (or drain_timeout_ms) for it holds the pod
+  // for nobody. Before this, the server stayed for the whole drain.
+  GameConfig cfg(std::map<std::string, std::string>{{"time_limit_s", "60"}, {"drain_timeout_ms", "30000"}});
+  ServerProcess srv({"--workers", "2"}, cfg.path);
+  REQUIRE(srv.wait_ready());
+  REQUIRE(srv.wait_log("coordinator up"));
+  Players p;
+  p.connect(srv.port(), 8);
+  REQUIRE(p.all_seated(20s));
+  p.loop.run_for(500);
+  srv.signal(SIGTERM);
+  REQUIRE(wait_until([&] { return readyz_503(srv.admin_port()); }, 2s));
+  const auto t = Clock::now();
+  p.r.bots.clear();  // every player leaves
+  p.loop.run_for(100);
+  const int status = srv.wait_exit(10s);
+  REQUIRE(status != -1);
+  REQUIRE(WIFEXITED(status));
+  REQUIRE(WEXITSTATUS(status) == 0);
+  REQUIRE(secs_since(t) < 5.0);
+  REQUIRE(srv.log().find("still running after the drain") == std::string::npos);
+}
+
 TEST_CASE("a worker killed during the drain is not respawned, and its matches end for the players elsewhere") {
   GameConfig cfg(std::map<std::string, std::string>{{"time_limit_s", "8"}});
   ServerProcess srv({"--workers", "2"}, cfg.path);
