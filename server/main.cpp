@@ -12,6 +12,7 @@
 #include "core/log.h"
 #include "core/process.h"
 #include "master/master.h"
+#include "module/module.h"
 
 using namespace skirmish;
 
@@ -34,6 +35,21 @@ int main(int argc, char** argv) {
                  opts.config.source, paths[0], paths[1], getcwd(cwd, sizeof cwd) != nullptr ? cwd : "unknown");
   }
   spdlog::info("skirmish-server {} starting: {}", SKIRMISH_VERSION, config::describe(opts.config));
-  master::Master m(opts.config);
+  // The game module: loaded and checked (ABI, sizes, players, tick rate,
+  // params) before anything is bound or forked; any refusal is one line and
+  // exit code 2, like a bad config.
+  module::Limits limits;
+  limits.max_state_bytes = opts.config.max_state_bytes;
+  std::string error;
+  auto game = module::load_game(opts.config.game_module, limits, opts.config.game_params, opts.config.tick_rate_hz,
+                                opts.config.match_size, error);
+  if (!game) {
+    std::fprintf(stderr, "%s\n", error.c_str());
+    return 2;
+  }
+  spdlog::info("game {} {} from {}: {} bytes of state per match, inputs up to {} bytes, views up to {} bytes",
+               game->table()->name, game->table()->version, game->module.path, game->table()->state_bytes,
+               game->table()->max_input_bytes, game->table()->max_view_bytes);
+  master::Master m(opts.config, *game);
   return m.run();
 }

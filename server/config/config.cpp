@@ -43,7 +43,7 @@ constexpr const char* kDefaultConfigPaths[] = {"configs/skirmish.toml", "/etc/sk
 // ---------------------------------------------------------------------------
 // The schema.
 
-enum class Kind { Integer, Workers, Host, ShmName, LogLevel };
+enum class Kind { Integer, Workers, Host, ShmName, LogLevel, Module };
 
 struct Key {
   std::string_view table;
@@ -118,16 +118,11 @@ constexpr Key kKeys[] = {
     int_key("timeouts", "respawn_backoff_max_ms", 10, 600000,
             &Config::respawn_backoff_max_ms),
 
+    string_key("game", "module", Kind::Module, &Config::game_module),
     int_key("game", "tick_rate_hz", 1, 240, &Config::tick_rate_hz),
     int_key("game", "match_size", 2, 16, &Config::match_size),
-    int_key("game", "score_limit", 1, 10000, &Config::score_limit),
-    int_key("game", "time_limit_s", 5, 3600, &Config::time_limit_s),
-    int_key("game", "arena_width", 1000, 10000000, &Config::arena_width),
-    int_key("game", "arena_height", 1000, 10000000, &Config::arena_height),
-    // At least one unit per tick at the highest tick rate (240 Hz): the rules
-    // move in whole units per tick.
-    int_key("game", "max_speed", 240, 1000000, &Config::max_speed),
-    int_key("game", "coins", 0, 32, &Config::coins),
+    int_key("game", "max_state_bytes", 64, 1048576, &Config::max_state_bytes),
+    int_key("game", "step_budget_us", 1, 1000000, &Config::step_budget_us),
 
     int_key("matchmaking", "window_initial", 0, 5000, &Config::window_initial),
     int_key("matchmaking", "window_widen_per_s", 0, 5000,
@@ -264,6 +259,8 @@ std::string allowed(const Key& k) {
         s += (s.empty() ? "" : "|") + std::string(l);
       return s;
     }
+    case Kind::Module:
+      return "a bundled game's name (arena, battleship) or a path to a game module .so";
   }
   return "";
 }
@@ -381,6 +378,11 @@ bool valid_text(Kind kind, std::string_view s) {
     case Kind::LogLevel:
       return std::find(std::begin(kLogLevels), std::end(kLogLevels), s) !=
              std::end(kLogLevels);
+    case Kind::Module:
+      // Whether it loads is the master's check (module::load, exit 2); here
+      // only what can never be a file name.
+      return !s.empty() && s.size() <= 4096 &&
+             std::none_of(s.begin(), s.end(), [](char ch) { return ch == '\0' || ch == '\n' || ch == '\r'; });
     default:
       return false;
   }
@@ -479,6 +481,56 @@ bool apply_flag(const Key& k, std::string_view flag, std::string_view value,
   return true;
 }
 
+// [game.params]: the game module's own table, handed to it as typed pairs
+// (module::GameParam). Which keys and ranges are allowed is the module's
+// check_params, run by the master once the module is loaded; here only the
+// types the ABI carries: integer, float, boolean, string.
+bool apply_game_params(const toml::node& node, Config& c, std::string& error) {
+  const toml::table* t = node.as_table();
+  if (t == nullptr) {
+    error = "config: game.params must be a table, got " + std::string(type_name(node)) +
+            " (allowed: a [game.params] table of the game's keys)";
+    return false;
+  }
+  c.game_params.clear();
+  for (auto&& [key, v] : *t) {
+    module::GameParam p;
+    p.key = std::string(key.str());
+    const std::string who = "game.params." + one_line(p.key);
+    if (p.key.empty() || p.key.size() > 64) {
+      error = "config: " + who + ": a key must be 1..64 bytes";
+      return false;
+    }
+    if (const auto* i = v.as_integer()) {
+      p.type = SKIRMISH_PARAM_INT;
+      p.i = i->get();
+    } else if (const auto* f = v.as_floating_point()) {
+      p.type = SKIRMISH_PARAM_FLOAT;
+      p.f = f->get();
+    } else if (const auto* b = v.as_boolean()) {
+      p.type = SKIRMISH_PARAM_BOOL;
+      p.i = b->get() ? 1 : 0;
+    } else if (const auto* s = v.as_string()) {
+      p.type = SKIRMISH_PARAM_STRING;
+      p.s = s->get();
+      if (p.s.size() > 1024 || p.s.find('\0') != std::string::npos) {
+        error = "config: " + who + " must be a string of at most 1024 bytes without NUL";
+        return false;
+      }
+    } else {
+      error = "config: " + who + " must be an integer, float, boolean or string, got " +
+              std::string(type_name(v)) + " " + show(v);
+      return false;
+    }
+    if (c.game_params.size() >= 64) {
+      error = "config: game.params has more than 64 keys";
+      return false;
+    }
+    c.game_params.push_back(std::move(p));
+  }
+  return true;
+}
+
 // Walks the parsed document: only known tables, only known keys.
 bool apply_document(const toml::table& root, Config& c, std::string& error) {
   for (auto&& [tkey, tnode] : root) {
@@ -495,6 +547,10 @@ bool apply_document(const toml::table& root, Config& c, std::string& error) {
       return false;
     }
     for (auto&& [key, node] : *table) {
+      if (tname == "game" && key.str() == "params") {
+        if (!apply_game_params(node, c, error)) return false;
+        continue;
+      }
       const Key* k = find_key(tname, key.str());
       if (k == nullptr) {
         error = unknown_key(tname, key.str());
@@ -688,7 +744,7 @@ std::string describe(const Config& c) {
          endpoint(c.admin_host, c.admin_port) + ", workers " +
          std::to_string(c.workers) + (c.workers_auto ? " (auto)" : "") +
          ", shm " + c.shm_name + ", tick " + std::to_string(c.tick_rate_hz) +
-         " Hz, match size " + std::to_string(c.match_size) + ", log " +
+         " Hz, game " + c.game_module + ", match size " + std::to_string(c.match_size) + ", log " +
          c.log_level;
 }
 

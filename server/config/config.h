@@ -21,6 +21,9 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
+
+#include "module/module.h"
 #include <string_view>
 #include <vector>
 
@@ -64,15 +67,14 @@ struct Config {
   std::uint32_t heartbeat_timeout_ms = 3000;  // silent child is replaced
   std::uint32_t respawn_backoff_max_ms = 5000;
 
-  // [game]
+  // [game] The server hosts one game module; what the game's rules are is
+  // the module's ([game.params] is handed to it as typed pairs).
+  std::string game_module = "arena";  // a bundled module's name, or a path to a .so
   std::uint32_t tick_rate_hz = 30;
   std::uint32_t match_size = 4;  // players per match
-  std::uint32_t score_limit = 20;
-  std::uint32_t time_limit_s = 120;
-  std::uint32_t arena_width = 100000;   // arena units
-  std::uint32_t arena_height = 100000;  // arena units
-  std::uint32_t max_speed = 6000;       // arena units per second
-  std::uint32_t coins = 8;              // collectibles on the field
+  std::uint32_t max_state_bytes = 65536;  // largest state_bytes a module may ask for
+  std::uint32_t step_budget_us = 2000;    // a step() slower than this is counted and logged
+  std::vector<module::GameParam> game_params;  // [game.params], in file order
 
   // [matchmaking]
   std::uint32_t window_initial = 100;     // rating points

@@ -13,9 +13,9 @@ namespace skirmish::coordinator {
 using shm::shared_load;
 using shm::shared_store;
 
-Coordinator::Coordinator(const config::Config& cfg, shm::Segment* seg, std::uint32_t index)
-    : cfg_(cfg), seg_(seg), index_(index), fanout_(seg->worker_slots()) {
-  // Seeds differ per start so two runs do not replay the same coin layout.
+Coordinator::Coordinator(const config::Config& cfg, shm::Segment* seg, std::uint32_t index, const module::Game* game)
+    : cfg_(cfg), seg_(seg), game_(game), index_(index), fanout_(seg->worker_slots()) {
+  // Seeds differ per start so two runs do not replay the same matches.
   seed_ ^= std::uint32_t(shm::unix_time_ms());
 }
 
@@ -158,7 +158,8 @@ bool Coordinator::form(const matchmaking::Match& m, const std::vector<matchmakin
   {
     auto g = shm::lock_match(row);
     seed_ = seed_ * 1664525u + 1013904223u;
-    match::start_locked(row, match::game_params(cfg_), std::uint8_t(n), seed_);
+    match::start_locked(row, match::Ring{seg_->match_ring(row), seg_->state_stride(), game_->table()},
+                        game_->params.view(), std::uint8_t(n), seed_);
   }
 
   // (2) claim the tickets, all or none.

@@ -42,7 +42,7 @@ using Stats = shm::Counters;
 
 class Coordinator {
  public:
-  Coordinator(const config::Config& cfg, shm::Segment* seg, std::uint32_t index);
+  Coordinator(const config::Config& cfg, shm::Segment* seg, std::uint32_t index, const module::Game* game);
 
   void apply_config(const config::Config& cfg) { cfg_ = cfg; }
 
@@ -93,6 +93,7 @@ class Coordinator {
 
   config::Config cfg_;
   shm::Segment* seg_;
+  const module::Game* game_;  // the hosted game: init() of every new match
   std::uint32_t index_;
   std::uint32_t seed_ = 0x9E3779B9u;
   bool draining_ = false;

@@ -102,7 +102,7 @@ class CoordinatorRole final : public core::ChildRole {
 
 int run_coordinator_process(const core::ChildContext& ctx) {
   core::ChildLoop loop(ctx, "coordinator", "coordinator", /*carries_handles=*/false);
-  Coordinator coord(loop.config(), ctx.seg, ctx.index);
+  Coordinator coord(loop.config(), ctx.seg, ctx.index, ctx.game);
   coord.recover();
   CoordinatorRole role(loop, coord);
   if (!loop.start(&role)) return 1;

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "module/module.h"
 
 namespace skirmish::shm {
 class Segment;
@@ -24,6 +25,7 @@ struct ChildContext {
   int ipc_fd;            // this child's end of its socketpair with the master
   pid_t master_pid;
   int64_t start_ms;      // server start (monotonic), for server_time_ms
+  const module::Game* game;  // the hosted game, loaded by the master before the fork
 };
 
 // Runs in the child right after fork, before any loop or logger exists:

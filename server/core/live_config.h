@@ -138,19 +138,27 @@ inline const std::vector<KeyField>& key_fields() {
       SKIRMISH_KEY(timeouts, upgrade_timeout_ms, true),
       SKIRMISH_KEY(timeouts, heartbeat_timeout_ms, false),
       SKIRMISH_KEY(timeouts, respawn_backoff_max_ms, false),
+      KeyField{"game.module", false, [](const config::Config& c) { return key_text(c.game_module); }},
       SKIRMISH_KEY(game, tick_rate_hz, false),
       SKIRMISH_KEY(game, match_size, false),
-      SKIRMISH_KEY(game, score_limit, false),
-      SKIRMISH_KEY(game, time_limit_s, false),
-      SKIRMISH_KEY(game, arena_width, false),
-      SKIRMISH_KEY(game, arena_height, false),
-      SKIRMISH_KEY(game, max_speed, false),
-      SKIRMISH_KEY(game, coins, false),
+      SKIRMISH_KEY(game, max_state_bytes, false),
+      SKIRMISH_KEY(game, step_budget_us, false),
       SKIRMISH_KEY(matchmaking, window_initial, false),
       SKIRMISH_KEY(matchmaking, window_widen_per_s, false),
       SKIRMISH_KEY(matchmaking, max_wait_ms, false),
       SKIRMISH_KEY(matchmaking, interval_ms, false),
       SKIRMISH_KEY(matchmaking, rating_initial, false),
+      // The module's params: a new value needs a restart (a running match
+      // keeps the rules it started with, and the module checks them once).
+      KeyField{"game.params", false,
+               [](const config::Config& c) {
+                 std::string out = "{";
+                 for (const module::GameParam& p : c.game_params) {
+                   skirmish_param v{p.key.c_str(), std::uint32_t(p.type), 0, p.i, p.f, p.s.c_str()};
+                   out += (out.size() > 1 ? ", " : "") + p.key + " = " + module::param_text(v);
+                 }
+                 return out + "}";
+               }},
       KeyField{"agones.health_interval_ms", false,
                [](const config::Config& c) { return key_text(c.agones_health_interval_ms); }},
       KeyField{"agones.request_timeout_ms", false,

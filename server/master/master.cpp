@@ -34,15 +34,21 @@ uv_handle_t* H(T* h) {
 
 }  // namespace
 
-shm::Sizes Master::sizes_of(const config::Config& c) {
+shm::Sizes Master::sizes_of(const config::Config& c, const module::Game& g) {
+  // FNV-1a of "name version": an upgrade to another game is refused.
+  uint32_t id = 2166136261u;
+  for (const char* p : {g.table()->name, " ", g.table()->version})
+    for (; *p != '\0'; ++p) id = (id ^ uint8_t(*p)) * 16777619u;
   return shm::Sizes{.max_workers = c.workers,
                     .max_players = c.max_players,
                     .max_tickets = c.max_players,
                     .max_matches = c.max_matches,
-                    .mailbox_depth = c.mailbox_depth};
+                    .mailbox_depth = c.mailbox_depth,
+                    .state_bytes = g.table()->state_bytes,
+                    .game_id = id};
 }
 
-Master::Master(const config::Config& cfg) : cfg_(cfg) {}
+Master::Master(const config::Config& cfg, const module::Game& game) : game_(&game), cfg_(cfg) {}
 
 Master::~Master() {
   acceptor_.reset();
@@ -66,7 +72,7 @@ bool Master::start(std::string& error) {
     unsetenv(kUpgradeEnv);  // not for our children, nor a later upgrade
     return start_inherited(e, error);
   }
-  shm::Sizes sizes = sizes_of(cfg_);
+  shm::Sizes sizes = sizes_of(cfg_, *game_);
   auto seg = shm::Segment::create(cfg_.shm_name, sizes, error);
   if (!seg) return false;
   seg_ = std::make_unique<shm::Segment>(std::move(*seg));
@@ -148,7 +154,7 @@ bool Master::start_common(std::string& error) {
     t->data = this;
   }
   acceptor_ = std::make_unique<Acceptor>(loop_, cfg_, *seg_, stats_, base_);
-  supervisor_ = std::make_unique<Supervisor>(loop_, cfg_, *seg_, stats_, static_cast<Supervisor::Listener&>(*this), pid_, start_ms_, event_fds_, base_);
+  supervisor_ = std::make_unique<Supervisor>(loop_, cfg_, *seg_, stats_, static_cast<Supervisor::Listener&>(*this), pid_, start_ms_, event_fds_, base_, game_);
   acceptor_->on_lost = [this](uint32_t index, const char* why) { supervisor_->lost(index, why); };
   return true;
 }

@@ -48,7 +48,7 @@ namespace skirmish::master {
 
 class Master : private Supervisor::Listener {
  public:
-  explicit Master(const config::Config& cfg);
+  Master(const config::Config& cfg, const module::Game& game);
   ~Master() override;
   Master(const Master&) = delete;
   Master& operator=(const Master&) = delete;
@@ -58,7 +58,7 @@ class Master : private Supervisor::Listener {
 
  private:
   static constexpr const char* kUpgradeEnv = "SKIRMISH_UPGRADE";
-  static shm::Sizes sizes_of(const config::Config& c);
+  static shm::Sizes sizes_of(const config::Config& c, const module::Game& g);
 
   bool start(std::string& error);
   bool start_common(std::string& error);
@@ -89,6 +89,7 @@ class Master : private Supervisor::Listener {
   void post(uint32_t index, const shm::Event& e) { supervisor_->post(index, e); }
   admin::Response admin_request(const std::string& target);
 
+  const module::Game* game_;  // loaded and checked in main() before anything else
   config::Config cfg_;       // what runs: the file at start, flags over it, live keys since
   config::Config file_cfg_;  // what the file said at start or the last SIGHUP
   std::unique_ptr<shm::Segment> seg_;

@@ -63,7 +63,8 @@ class Supervisor {
   // `master_pid`, `start_ms` and `event_fds` go to every child; this
   // master's workers are slots [base, base + cfg.workers).
   Supervisor(uv_loop_t* loop, const config::Config& cfg, shm::Segment& seg, MasterStats& stats, Listener& listener,
-             pid_t master_pid, int64_t start_ms, const std::vector<int>& event_fds, uint32_t base);
+             pid_t master_pid, int64_t start_ms, const std::vector<int>& event_fds, uint32_t base,
+             const module::Game* game);
   Supervisor(const Supervisor&) = delete;
   Supervisor& operator=(const Supervisor&) = delete;
 
@@ -125,6 +126,7 @@ class Supervisor {
 
   uv_loop_t* loop_;
   const config::Config& cfg_;
+  const module::Game* game_;
   shm::Segment& seg_;
   MasterStats& stats_;
   Listener& listener_;

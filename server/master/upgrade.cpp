@@ -88,9 +88,10 @@ bool Master::start_inherited(const std::string& env, std::string& error) {
     return false;
   }
   seg_ = std::make_unique<shm::Segment>(std::move(*seg));
-  if (!(seg_->sizes() == sizes_of(cfg_))) {
+  if (!(seg_->sizes() == sizes_of(cfg_, *game_))) {
     error = "upgrade: the config changes the shared-memory sizes (workers, max_players, max_matches, "
-            "mailbox_depth): that needs a full restart, not an upgrade";
+            "mailbox_depth) or the game module (its name, version or state size): that needs a full restart, "
+            "not an upgrade";
     return false;
   }
   const int32_t owner = shm::shared_load(seg_->header().master_pid);

@@ -20,18 +20,6 @@ void (*fault_point)(int point) = nullptr;
   } while (0)
 #endif
 
-game::Params game_params(const config::Config& c) {
-  game::Params p;
-  p.arena_width = std::int32_t(c.arena_width);
-  p.arena_height = std::int32_t(c.arena_height);
-  p.max_speed = std::int32_t(c.max_speed);
-  p.tick_rate_hz = c.tick_rate_hz;
-  p.score_limit = c.score_limit;
-  p.time_limit_s = c.time_limit_s;
-  p.coins = c.coins;
-  return p;
-}
-
 matchmaking::Params matchmaking_params(const config::Config& c) {
   matchmaking::Params p;
   p.match_size = c.match_size;
@@ -43,38 +31,40 @@ matchmaking::Params matchmaking_params(const config::Config& c) {
 
 namespace {
 
-bool load_index(const shm::MatchRow& row, std::uint32_t idx, game::MatchState& out) {
-  if (idx >= shm::kStateRing || row.state_len[idx] != sizeof(game::MatchState)) return false;
-  std::memcpy(&out, row.state_bytes[idx], sizeof out);
-  return true;
+const std::uint8_t* at_index(const shm::MatchRow& row, const Ring& ring, std::uint32_t idx) {
+  if (idx >= shm::kStateRing || row.state_len[idx] != ring.game->state_bytes) return nullptr;
+  return ring.buffer(idx);
 }
 
 }  // namespace
 
-bool load_published_locked(const shm::MatchRow& row, game::MatchState& out) {
-  return load_index(row, row.published, out);
+const std::uint8_t* published_locked(const shm::MatchRow& row, const Ring& ring) {
+  return at_index(row, ring, row.published);
 }
 
-bool load_tick_locked(const shm::MatchRow& row, std::uint32_t tick, game::MatchState& out) {
-  if (tick > row.tick || row.tick - tick >= shm::kStateRing) return false;
-  return load_index(row, tick % shm::kStateRing, out) && out.tick == tick;
+const std::uint8_t* tick_locked(const shm::MatchRow& row, const Ring& ring, std::uint32_t tick) {
+  if (tick > row.tick || row.tick - tick >= shm::kStateRing) return nullptr;
+  const std::uint32_t idx = tick % shm::kStateRing;
+  // The buffer holds tick `tick` only if nothing newer overwrote it: with
+  // row.tick - tick < kStateRing and one buffer per tick, it does.
+  return at_index(row, ring, idx);
 }
 
-void start_locked(shm::MatchRow& row, const game::Params& p, std::uint8_t players,
+void start_locked(shm::MatchRow& row, const Ring& ring, const skirmish_params* params, std::uint8_t players,
                   std::uint32_t seed) {
-  const game::MatchState s = game::init(p, players, seed);
-  std::memcpy(row.state_bytes[0], &s, sizeof s);
-  row.state_len[0] = sizeof s;
+  for (std::uint32_t i = 0; i < shm::kStateRing; ++i) row.state_len[i] = 0;
+  ring.game->init(ring.buffer(0), params, players, seed);
+  row.state_len[0] = ring.game->state_bytes;
   row.seed = seed;
   row.tick = 0;
   shm::shared_store(row.published, std::uint32_t{0});
 }
 
-QueueResult queue_input_locked(shm::MatchRow& row, std::uint8_t seat, const game::PlayerInput& in,
-                               std::uint32_t max_queued) {
+QueueResult queue_input_locked(shm::MatchRow& row, std::uint8_t seat, std::uint32_t seq, const std::uint8_t* bytes,
+                               std::uint32_t len, std::uint32_t max_queued) {
   shm::SeatInputs& q = row.inputs[seat % shm::kMaxMatchPlayers];
   const std::uint32_t cap = max_queued < shm::kMaxQueuedInputs ? max_queued : shm::kMaxQueuedInputs;
-  if (in.seq <= q.last_seq) {
+  if (seq <= q.last_seq) {
     ++q.dropped;
     return QueueResult::Stale;
   }
@@ -82,66 +72,82 @@ QueueResult queue_input_locked(shm::MatchRow& row, std::uint8_t seat, const game
     ++q.dropped;
     return QueueResult::Full;
   }
-  shm::InputSlot slot;
-  std::memcpy(&slot, &in, sizeof slot);
-  q.q[(q.head + q.count) % shm::kMaxQueuedInputs] = slot;
+  shm::InputSlot& slot = q.q[(q.head + q.count) % shm::kMaxQueuedInputs];
+  slot.seq = seq;
+  slot.len = std::uint8_t(len > shm::kMaxInputBytes ? shm::kMaxInputBytes : len);
+  std::memcpy(slot.bytes, bytes, slot.len);
   SKIRMISH_FAULT(8);
-  q.last_seq = in.seq;
+  q.last_seq = seq;
   SKIRMISH_FAULT(9);
   ++q.count;  // one store publishes the slot: a death before it loses only this input
   return QueueResult::Queued;
 }
 
-StepOutcome step_locked(shm::MatchRow& row, const game::Params& p, std::uint32_t connected_mask, bool abandon) {
+StepOutcome step_locked(shm::MatchRow& row, const Ring& ring, std::uint32_t connected_mask) {
   // Order matters for a death at any point (the lock's repair step only
-  // clamps indices): the new state is written beside the published one,
-  // published is flipped, then tick follows, and the inputs are popped
-  // last. Dying before the flip leaves the old state and every input in
-  // place; after it, at worst an input stays queued and the rules drop it
-  // as stale next tick. row.tick never runs ahead of the published state.
-  game::MatchState s;
-  if (!load_published_locked(row, s)) return {std::uint32_t(row.tick), false, false};
+  // clamps indices): the module steps a copy in the spare buffer, published
+  // is flipped, then tick follows, and the inputs are popped last. Dying
+  // before the flip leaves the old state and every input in place; after
+  // it, inputs stay queued and applied_seq (stored right after the flip,
+  // before the pop) keeps them from reaching step() again; only a death
+  // between the flip and that store hands them to the next step once more.
+  const std::uint8_t* cur = published_locked(row, ring);
+  if (cur == nullptr) return {std::uint32_t(row.tick), false, false};
   SKIRMISH_FAULT(1);
-  for (std::uint8_t i = 0; i < s.player_count; ++i) game::set_connected(s, i, (connected_mask >> i) & 1u);
-  // One input per seat per tick: the newest queued. Older ones arrived
-  // late (network jitter) and are dropped, their buttons OR-ed into the
-  // applied one so no press is lost. Applying the oldest instead would
-  // keep a backlog of one forever once a single input came late: every
-  // later input would then wait two ticks.
-  game::PlayerInput inputs[game::kMaxPlayers];
-  bool has[game::kMaxPlayers] = {};
-  for (std::uint8_t i = 0; i < s.player_count; ++i) {
+  const std::uint32_t seats = row.seat_count < shm::kMaxMatchPlayers ? row.seat_count : shm::kMaxMatchPlayers;
+  skirmish_input items[shm::kMaxMatchPlayers * shm::kMaxQueuedInputs];
+  std::uint32_t n = 0;
+  std::uint32_t popped[shm::kMaxMatchPlayers] = {};
+  for (std::uint32_t i = 0; i < seats; ++i) {
     const shm::SeatInputs& q = row.inputs[i];
-    const std::uint32_t n = q.count < shm::kMaxQueuedInputs ? q.count : shm::kMaxQueuedInputs;
-    if (n == 0) continue;
-    std::memcpy(&inputs[i], &q.q[(q.head + n - 1) % shm::kMaxQueuedInputs], sizeof inputs[i]);
-    for (std::uint32_t k = 0; k + 1 < n; ++k) inputs[i].buttons |= q.q[(q.head + k) % shm::kMaxQueuedInputs].buttons;
-    has[i] = true;
+    const std::uint32_t count = q.count < shm::kMaxQueuedInputs ? q.count : shm::kMaxQueuedInputs;
+    for (std::uint32_t k = 0; k < count; ++k) {
+      const shm::InputSlot& s = q.q[(q.head + k) % shm::kMaxQueuedInputs];
+      if (s.len == 0 || s.len > shm::kMaxInputBytes || s.seq <= row.applied_seq[i]) continue;
+      items[n++] = skirmish_input{std::uint8_t(i), s.len, 0, s.seq, s.bytes};
+    }
+    popped[i] = count;
   }
-  game::step(s, p, inputs, has);
-  if (abandon) game::abandon(s);  // a no-op if the step ended it
+  const skirmish_inputs inputs{items, n, connected_mask};
+  const std::uint32_t next_tick = std::uint32_t(row.tick) + 1;
+  const std::uint32_t idx = next_tick % shm::kStateRing;
+  std::uint8_t* out = ring.buffer(idx);
+  row.state_len[idx] = 0;  // the spare is not a valid state while it is written
+  std::memcpy(out, cur, ring.game->state_bytes / 2);
   SKIRMISH_FAULT(2);
-  const std::uint32_t idx = s.tick % shm::kStateRing;
-  const auto* bytes = reinterpret_cast<const std::uint8_t*>(&s);
-  std::memcpy(row.state_bytes[idx], bytes, sizeof s / 2);
+  std::memcpy(out + ring.game->state_bytes / 2, cur + ring.game->state_bytes / 2,
+              ring.game->state_bytes - ring.game->state_bytes / 2);
   SKIRMISH_FAULT(3);
-  std::memcpy(row.state_bytes[idx] + sizeof s / 2, bytes + sizeof s / 2, sizeof s - sizeof s / 2);
-  row.state_len[idx] = sizeof s;
+  shm::shared_store(row.stepping, std::uint32_t{1});
+  ring.game->step(out, &inputs, next_tick);
+  shm::shared_store(row.stepping, std::uint32_t{0});
+  row.state_len[idx] = ring.game->state_bytes;
   SKIRMISH_FAULT(4);
   shm::shared_store(row.published, idx);  // the flip
   SKIRMISH_FAULT(5);
-  shm::shared_store(row.tick, std::uint64_t(s.tick));
+  shm::shared_store(row.tick, std::uint64_t(next_tick));
   SKIRMISH_FAULT(6);
-  for (std::uint8_t i = 0; i < s.player_count; ++i) {
+  for (std::uint32_t k = 0; k < n; ++k)
+    if (items[k].seq > row.applied_seq[items[k].seat]) row.applied_seq[items[k].seat] = items[k].seq;
+  SKIRMISH_FAULT(10);
+  for (std::uint32_t i = 0; i < seats; ++i) {
     shm::SeatInputs& q = row.inputs[i];
-    if (!has[i]) continue;
-    const std::uint32_t n = q.count < shm::kMaxQueuedInputs ? q.count : shm::kMaxQueuedInputs;
-    q.dropped += n - 1;
-    q.head = (q.head + n) % shm::kMaxQueuedInputs;
-    q.count = 0;
+    if (popped[i] == 0) continue;
+    q.head = (q.head + popped[i]) % shm::kMaxQueuedInputs;
+    q.count -= popped[i] <= q.count ? popped[i] : q.count;
   }
   SKIRMISH_FAULT(7);
-  return {s.tick, s.ended != 0, true};
+  skirmish_outcome o{};
+  ring.game->outcome(out, &o);
+  return {next_tick, o.end != SKIRMISH_RUNNING, true};
+}
+
+bool outcome_locked(const shm::MatchRow& row, const Ring& ring, skirmish_outcome& out) {
+  const std::uint8_t* cur = published_locked(row, ring);
+  if (cur == nullptr) return false;
+  out = skirmish_outcome{};
+  ring.game->outcome(cur, &out);
+  return true;
 }
 
 }  // namespace skirmish::match

@@ -63,11 +63,15 @@ inline constexpr std::uint32_t kErrorCodeSlots = 24;  // >= proto::ErrorCode::MA
   X(tickets_cancelled, Worker, Counter, Copied, "skirmish_tickets_cancelled_total", "", "Tickets cancelled by QueueLeave or a drain.") \
   X(inputs, Worker, Counter, Copied, "skirmish_inputs_received_total", "", "Inputs received.") \
   X(inputs_dropped, Worker, Counter, Copied, "skirmish_inputs_dropped_total", "", "Inputs dropped: stale, queue full, or superseded.") \
-  X(inputs_rejected, Worker, Counter, Copied, "skirmish_inputs_rejected_total", "", "Inputs refused: out of range, or not in a running match.") \
+  X(inputs_rejected, Worker, Counter, Copied, "skirmish_inputs_rejected_total", "", "Inputs refused: by the game's check_input, longer than max_input_bytes, or not in a running match.") \
   X(matches_owned, Worker, Gauge, Copied, "skirmish_matches_owned", "", "Matches the worker ticks now.") \
   X(matches_ended, Worker, Counter, Copied, "skirmish_matches_ended_total", "", "Matches the worker ended (score or time limit, or a drain's deadline).") \
   X(matches_ended_at_deadline, Worker, Counter, Copied, "skirmish_matches_ended_at_drain_deadline_total", "", "Matches still running at a drain's deadline (timeouts.drain_timeout_ms), ended with no rating change.") \
   X(ticks, Worker, Counter, Copied, "skirmish_match_ticks_total", "", "Match steps run.") \
+  X(steps_over_budget, Worker, Counter, Copied, "skirmish_game_steps_over_budget_total", "", "Match steps slower than game.step_budget_us (logged, rate-limited).") \
+  X(step_crashes, Worker, Counter, Copied, "skirmish_game_step_crashes_total", "", "Matches found with a step() that never returned (the module crashed a worker in it); stepped again once.") \
+  X(matches_quarantined, Worker, Counter, Copied, "skirmish_matches_quarantined_total", "", "Matches ended with GameError after the module crashed in their step() twice.") \
+  X(views_too_long, Worker, Counter, Copied, "skirmish_game_views_refused_total", "", "Views the module returned longer than its max_view_bytes (not sent).") \
   X(ticks_late, Worker, Counter, Copied, "skirmish_tick_passes_late_total", "", "Tick passes run more than one interval late.") \
   X(ticks_skipped, Worker, Counter, Copied, "skirmish_tick_passes_skipped_total", "", "Tick passes given up after a stall (logged).") \
   X(snapshots_full, Worker, Counter, Copied, "skirmish_snapshots_sent_total", "kind=\"full\"", "Snapshots sent to clients, full or delta.") \

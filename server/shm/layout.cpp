@@ -49,6 +49,7 @@ std::string validate_sizes(const Sizes& s) {
            check_range("max_tickets", s.max_tickets, 1, kMaxSlots),
            check_range("max_matches", s.max_matches, 1, kMaxSlots),
            check_range("mailbox_depth", s.mailbox_depth, 1, kMaxMailboxDepth),
+           check_range("state_bytes", s.state_bytes, 1, kMaxStateBytes),
        }) {
     if (!e.empty()) return e;
   }
@@ -67,6 +68,7 @@ Layout compute_layout(const Sizes& s) {
   l.players = c.table<PlayerRow>(s.max_players);
   l.tickets = c.table<TicketRow>(s.max_tickets);
   l.matches = c.table<MatchRow>(s.max_matches);
+  l.match_states = c.take(std::uint64_t{s.max_matches} * kStateRing * state_stride(s));
   l.total_bytes = c.offset;
   return l;
 }

@@ -7,7 +7,9 @@
 // - Segment order: Header | ProcessRow[process_count] |
 //   MailboxControl[process_count] | rings (one per process, each
 //   mailbox_ring_stride bytes) | players, tickets, matches (each a
-//   SlotTableControl, a u32 free ring, rows). Every region starts on a
+//   SlotTableControl, a u32 free ring, rows) | match states (max_matches
+//   rings of kStateRing buffers, each state_stride bytes: the game module's
+//   state_bytes rounded up to 64). Every region starts on a
 //   64-byte boundary and none overlap; total_bytes is a multiple of 64.
 // - The Header's first 32 bytes (magic, layout_version, header_bytes,
 //   master_pid, state, master_start_ticks) keep their place across layout
@@ -24,7 +26,7 @@
 namespace skirmish::shm {
 
 inline constexpr std::uint64_t kMagic = 0x314D48534D524B53ull;  // "SKRMSHM1"
-inline constexpr std::uint32_t kLayoutVersion = 7;
+inline constexpr std::uint32_t kLayoutVersion = 8;
 inline constexpr std::uint64_t kAlign = 64;
 inline constexpr std::uint32_t kMaxWorkers = 1024;
 inline constexpr std::uint32_t kMaxMailboxDepth = 1u << 20;
@@ -35,12 +37,25 @@ struct Sizes {
   std::uint32_t max_tickets;    // matchmaking tickets
   std::uint32_t max_matches;    // concurrent matches
   std::uint32_t mailbox_depth;  // events per process mailbox
+  // The game module's: bytes of one match state, and a hash of its name and
+  // version, so a binary upgrade to another game (or another build of its
+  // state) is refused instead of stepping states it cannot read.
+  std::uint32_t state_bytes = 1024;
+  std::uint32_t game_id = 0;
 
   friend bool operator==(const Sizes&, const Sizes&) = default;
 };
 static_assert(std::is_trivially_copyable_v<Sizes>);
 static_assert(std::is_standard_layout_v<Sizes>);
-static_assert(sizeof(Sizes) == 20);
+static_assert(sizeof(Sizes) == 28);
+
+// Largest state a module may declare ([game] max_state_bytes is capped here).
+inline constexpr std::uint32_t kMaxStateBytes = 1u << 20;
+// Past states kept per match: the newest is published, the others are the
+// bases that delta snapshots are computed against (a client's ack lags the
+// tick by its round trip; 8 ticks cover ~260 ms at 30 Hz).
+inline constexpr std::uint32_t kStateRing = 8;
+constexpr std::uint64_t state_stride(const Sizes& s) { return (std::uint64_t{s.state_bytes} + 63) / 64 * 64; }
 
 // Empty when valid, else one line naming the offending field and its range.
 std::string validate_sizes(const Sizes& sizes);
@@ -82,6 +97,7 @@ struct Layout {
   TableLayout players;
   TableLayout tickets;
   TableLayout matches;
+  Region match_states;  // max_matches * kStateRing * state_stride
   std::uint64_t total_bytes;
 
   friend bool operator==(const Layout&, const Layout&) = default;

@@ -495,4 +495,10 @@ SlotTable<MatchRow> Segment::matches() const {
   return table<MatchRow>(layout_.matches, "matches table");
 }
 
+std::uint8_t* Segment::match_ring(const MatchRow& row) const {
+  const auto* rows = at<MatchRow>(layout_.matches.rows.offset);
+  const std::uint64_t slot = std::uint64_t(&row - rows);
+  return at<std::uint8_t>(layout_.match_states.offset + slot * kStateRing * state_stride());
+}
+
 }  // namespace skirmish::shm

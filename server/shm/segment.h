@@ -93,6 +93,10 @@ class Segment {
   SlotTable<PlayerRow> players() const;
   SlotTable<TicketRow> tickets() const;
   SlotTable<MatchRow> matches() const;
+  // The state ring of the match in `row` (a row of matches()):
+  // kStateRing buffers of state_stride bytes, 64-byte aligned.
+  std::uint8_t* match_ring(const MatchRow& row) const;
+  std::uint64_t state_stride() const { return shm::state_stride(sizes_); }
 
  private:
   Segment(std::string name, void* base, const Sizes& sizes,

@@ -52,13 +52,17 @@ void MatchRow::reset_payload() {
   recoveries = 0;
   seed = 0;
   end_reason = 0;
+  end_detail = 0;
   ended_at_ms = 0;
   ticks_late = 0;
   adoptions = 0;
+  stepping = 0;
+  step_crashes = 0;
   std::memset(players, 0, sizeof players);
   std::memset(player_ids, 0, sizeof player_ids);
   std::memset(results, 0, sizeof results);
   std::memset(inputs, 0, sizeof inputs);
+  std::memset(applied_seq, 0, sizeof applied_seq);
 }
 
 void repair_match(void* ctx) {
@@ -68,7 +72,7 @@ void repair_match(void* ctx) {
   // left out of range so readers never index past the buffers.
   if (row->published >= kStateRing) shared_store(row->published, std::uint32_t{0});
   for (auto& len : row->state_len) {
-    if (len > kMatchStateBytes) len = 0;
+    if (len > kMaxStateBytes) len = 0;
   }
   if (row->seat_count > kMaxMatchPlayers) row->seat_count = kMaxMatchPlayers;
   // An input queue half-pushed or half-popped: clamp it to a valid ring; at

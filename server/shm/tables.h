@@ -37,7 +37,6 @@ namespace skirmish::shm {
 
 inline constexpr std::uint32_t kNoWorker = 0xFFFFFFFFu;
 inline constexpr std::uint32_t kMaxMatchPlayers = 16;
-inline constexpr std::uint32_t kMatchStateBytes = 1024;
 inline constexpr std::uint32_t kPlayerNameBytes = 32;
 
 enum class ProcessRole : std::uint32_t { Worker = 0, Coordinator = 1, Master = 2 };
@@ -84,7 +83,7 @@ static_assert(sizeof(ProcessRow) == kProcessRowBytes);
 // attaches the old generation's segment, so a different table must not
 // share a layout version. Adding a counter: bump kLayoutVersion (layout.h)
 // and these two numbers together.
-static_assert(kCounterCount == 51 && kHistogramCount == 3 && kLayoutVersion == 7,
+static_assert(kCounterCount == 55 && kHistogramCount == 3 && kLayoutVersion == 8,
               "the counter table changed: bump kLayoutVersion and the counts here");
 
 enum class PlayerState : std::uint32_t {
@@ -147,23 +146,19 @@ static_assert(sizeof(TicketRow) == 64);
 
 enum class MatchState : std::uint32_t { Forming = 0, Running = 1, Ended = 2 };
 
-// Past states kept per match: the newest is published, the others are the
-// bases that delta snapshots are computed against (a client's ack lags the
-// tick by its round trip; 8 ticks cover ~260 ms at 30 Hz).
-inline constexpr std::uint32_t kStateRing = 8;
 // Inputs queued per seat ahead of the tick (max_inputs_queued is capped here).
 inline constexpr std::uint32_t kMaxQueuedInputs = 8;
 
-// One client input as the owner's tick consumes it (same layout as
-// game::PlayerInput).
+// One client input as the owner's tick consumes it: the game's own bytes
+// (Input.data, checked by the module's check_input before it is queued).
+inline constexpr std::uint32_t kMaxInputBytes = 56;  // == SKIRMISH_MAX_INPUT_BYTES
 struct InputSlot {
   std::uint32_t seq;
-  std::int8_t move_x;
-  std::int8_t move_y;
-  std::uint8_t buttons;
-  std::uint8_t pad;
+  std::uint8_t len;  // 1..kMaxInputBytes
+  std::uint8_t pad[3];
+  std::uint8_t bytes[kMaxInputBytes];
 };
-static_assert(sizeof(InputSlot) == 8);
+static_assert(sizeof(InputSlot) == 64);
 
 // A seat's input queue: written by the worker holding the player's session,
 // read by the owner at each tick, both under the match lock.
@@ -174,7 +169,7 @@ struct SeatInputs {
   std::uint32_t dropped;   // inputs refused: queue full or stale
   InputSlot q[kMaxQueuedInputs];
 };
-static_assert(sizeof(SeatInputs) == 80);
+static_assert(sizeof(SeatInputs) == 16 + 64 * kMaxQueuedInputs);
 
 // A seat's result once the match ended, for MatchEnd.
 struct SeatResult {
@@ -200,22 +195,31 @@ struct MatchRow {
   std::uint32_t state_len[kStateRing];  // bytes used in each buffer
   std::uint32_t recoveries;     // EOWNERDEAD repairs of this match's lock
   std::uint32_t seed;           // rules RNG seed
-  std::uint32_t end_reason;     // game end reason once Ended
+  std::uint32_t end_reason;     // once Ended: proto::EndReason + 1 (0 = not ended)
+  std::uint32_t end_detail;     // once Ended: the game's own code (MatchEnd.detail)
   std::int64_t ended_at_ms;     // CLOCK_MONOTONIC ms, 0 while running
   std::uint32_t ticks_late;     // ticks run late (caught up) by owners
   std::uint32_t adoptions;      // times another worker took over ticking
+  // Containment of a module that crashes (game.h; worker/play.cpp): the
+  // owner sets stepping = 1 around the module's step(); a row found with
+  // it still set after its owner died counts a crash. A match that crashed
+  // twice is quarantined: ended with GameError instead of adopted again.
+  std::uint32_t stepping;
+  std::uint32_t step_crashes;
   std::uint32_t players[kMaxMatchPlayers];  // player wire ids by seat, 0 empty
   std::uint32_t player_ids[kMaxMatchPlayers];  // public player ids by seat (Welcome.player_id)
   SeatResult results[kMaxMatchPlayers];
   SeatInputs inputs[kMaxMatchPlayers];
-  std::uint8_t reserved1[16];  // puts `lock` on its own cache line
+  std::uint32_t applied_seq[kMaxMatchPlayers];  // newest Input.seq per seat handed to step() (Snapshot.last_input_seq)
+  // (`lock` starts a cache line here: the static_assert below keeps it so.)
   RobustMutex lock;  // initialised once at format time, never by alloc
   std::uint8_t reserved0[64 - sizeof(RobustMutex) % 64];
-  // State ring: the owner writes state_bytes[(published + 1) % kStateRing]
-  // and then publishes it with one store of `published` (and `tick`) under
-  // the lock; a reader copies what `published` names. The state at tick t
-  // sits at index t % kStateRing while it is among the last kStateRing.
-  std::uint8_t state_bytes[kStateRing][kMatchStateBytes];
+  // The state ring lives outside the row, in the segment's match_states
+  // region (its stride is the module's state_bytes): Segment::match_ring.
+  // The owner writes buffer (published + 1) % kStateRing and publishes it
+  // with one store of `published` (and `tick`) under the lock; a reader
+  // copies what `published` names. The state at tick t sits at index
+  // t % kStateRing while it is among the last kStateRing.
 
   // Clears everything but gen/used (the table's), the lock and the buffers.
   void reset_payload();
@@ -223,7 +227,6 @@ struct MatchRow {
 static_assert(std::is_trivially_copyable_v<MatchRow>);
 static_assert(std::is_standard_layout_v<MatchRow>);
 static_assert(offsetof(MatchRow, lock) % 64 == 0);
-static_assert(offsetof(MatchRow, state_bytes) % 64 == 0);
 static_assert(sizeof(MatchRow) % 64 == 0);
 
 // Repair step of a match lock: the published buffer was complete before the

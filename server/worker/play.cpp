@@ -38,12 +38,9 @@ using namespace skirmish::proto;
 using shm::shared_load;
 using shm::shared_store;
 
-static_assert(sizeof(game::EntityView) == sizeof(proto::Entity));
-
 // Inputs that arrive this soon after MatchEnd crossed it in flight: they
 // are dropped and counted, not answered with Error(NotInMatch).
 static constexpr int64_t kInputGraceAfterEndMs = 2000;
-static_assert(alignof(proto::Entity) <= alignof(game::EntityView));
 
 void Worker::post(uint32_t index, const shm::Event& e) {
   // A refusal is counted in this worker's row by Segment::post (mailbox_full).
@@ -82,7 +79,7 @@ void Worker::on_queue_join(Session* s, const QueueJoin* m) {
     return;
   }
   if (m->mode() != 0) {
-    send_error(s, ErrorCode::BadRequest, false, "unknown mode (0 = arena)");
+    send_error(s, ErrorCode::BadRequest, false, "unknown mode (0 = the game this server hosts)");
     return;
   }
   const uint32_t key = m->party_key();
@@ -206,11 +203,20 @@ void Worker::on_input(Session* s, const Input* m) {
     send_error(s, ErrorCode::NotInMatch, false, "not in a running match");
     return;
   }
-  game::PlayerInput in{m->seq(), m->move_x(), m->move_y(), m->buttons(), 0};
-  if (in.move_x < -game::kMaxMove || in.move_x > game::kMaxMove || in.move_y < -game::kMaxMove ||
-      in.move_y > game::kMaxMove || (in.buttons & ~game::kKnownButtons) != 0) {
+  // The game's bytes are untrusted: the length is the server's bound, the
+  // content the module's check_input. Refused inputs never reach step().
+  const flatbuffers::Vector<uint8_t>* data = m->data();
+  const uint32_t len = data == nullptr ? 0 : data->size();
+  if (len == 0 || len > game_->table()->max_input_bytes) {
     ++stats_.inputs_rejected;
-    send_error(s, ErrorCode::BadInput, false, "move must be -100..100 and buttons known bits");
+    send_error(s, ErrorCode::BadInput, false, "Input.data must be 1..MatchFound.max_input_bytes bytes");
+    return;
+  }
+  if (const uint32_t verdict = game_->table()->check_input(data->data(), len); verdict != SKIRMISH_INPUT_OK) {
+    ++stats_.inputs_rejected;
+    send_error(s, ErrorCode::BadInput, false,
+               verdict == SKIRMISH_INPUT_MALFORMED ? "Input.data malformed for this game"
+                                                   : "Input.data holds a value this game does not allow");
     return;
   }
   // An ack names a tick sent on this connection since MatchFound; anything
@@ -226,7 +232,7 @@ void Worker::on_input(Session* s, const Input* m) {
   {
     auto g = shm::lock_match(*row);
     if (seg_->matches().get_wire(s->match_wire) != row || row->state != shm::MatchState::Running) return;
-    r = match::queue_input_locked(*row, s->seat, in, cfg_.max_inputs_queued);
+    r = match::queue_input_locked(*row, s->seat, m->seq(), data->data(), len, cfg_.max_inputs_queued);
   }
   if (r != match::QueueResult::Queued) ++stats_.inputs_dropped;
 }
@@ -318,8 +324,22 @@ void Worker::seat_session(Session* s, uint32_t wire, uint32_t seat, uint32_t n, 
     infos[i] = CreatePlayerInfo(b, ids[i], uint8_t(i), uint8_t(i), ratings[i], name);
   }
   auto list = b.CreateVector(infos, n);
-  auto m = CreateMatchFound(b, wire, uint8_t(seat), list, uint16_t(cfg_.tick_rate_hz), int32_t(cfg_.arena_width),
-                            int32_t(cfg_.arena_height), uint16_t(cfg_.score_limit), cfg_.time_limit_s * 1000);
+  // The rules of the match (the module's public params), so a client knows
+  // the game without a copy of the server's config.
+  const skirmish_game_v1_t* g = game_->table();
+  flatbuffers::Offset<GameParam> params[64];
+  const size_t n_params = std::min<size_t>(game_->public_params.size(), 64);
+  for (size_t i = 0; i < n_params; ++i) {
+    const skirmish_param& p = game_->public_params[i];
+    const ParamType type = p.type == SKIRMISH_PARAM_FLOAT  ? ParamType::Float
+                           : p.type == SKIRMISH_PARAM_BOOL ? ParamType::Bool
+                           : p.type == SKIRMISH_PARAM_STRING ? ParamType::String
+                                                             : ParamType::Int;
+    params[i] = CreateGameParam(b, b.CreateString(p.key), type, b.CreateString(module::param_text(p)));
+  }
+  auto m = CreateMatchFound(b, wire, uint8_t(seat), list, uint16_t(cfg_.tick_rate_hz), b.CreateString(g->name),
+                            b.CreateString(g->version), b.CreateVector(params, n_params),
+                            uint16_t(g->max_input_bytes));
   send(s, enc_.finish(m));
 }
 
@@ -339,7 +359,7 @@ bool Worker::worker_alive(uint32_t index) const {
 
 bool Worker::on_resume(Session* s, const Resume* m) {
   if (m->protocol_version() != ProtocolVersion::Current) {
-    send_error(s, ErrorCode::VersionMismatch, true, "protocol version mismatch: server speaks 1");
+    send_error(s, ErrorCode::VersionMismatch, true, "protocol version mismatch: this server speaks 2");
     return false;
   }
   const SessionToken* t = m->token();
@@ -438,84 +458,6 @@ bool Worker::on_resume(Session* s, const Resume* m) {
   return s->state == SessionState::Ready;
 }
 
-void Worker::send_snapshots(uint32_t wire) {
-  auto it = local_.find(wire);
-  if (it == local_.end() || it->second.sessions.empty()) return;
-  shm::MatchRow* row = seg_->matches().get_wire(wire);
-  if (row == nullptr) return;
-  std::vector<Session*>& sessions = it->second.sessions;
-
-  // The bases the clients acknowledged (usually one or two distinct ticks).
-  constexpr size_t kMaxBases = shm::kStateRing;
-  uint32_t base_ticks[kMaxBases];
-  bool base_ok[kMaxBases] = {};
-  size_t n_bases = 0;
-  for (Session* s : sessions) {
-    if (s->ack_tick == 0) continue;
-    bool seen = false;
-    for (size_t i = 0; i < n_bases && !seen; ++i) seen = base_ticks[i] == s->ack_tick;
-    if (!seen && n_bases < kMaxBases) base_ticks[n_bases++] = s->ack_tick;
-  }
-  // Copied under the lock, encoded after it.
-  game::MatchState cur;
-  game::MatchState bases[kMaxBases];
-  {
-    auto g = shm::lock_match(*row);
-    if (seg_->matches().get_wire(wire) != row || !match::load_published_locked(*row, cur)) return;
-    for (size_t i = 0; i < n_bases; ++i) base_ok[i] = match::load_tick_locked(*row, base_ticks[i], bases[i]);
-  }
-  if (cur.tick == it->second.last_sent_tick) return;  // a repeated wake
-  it->second.last_sent_tick = cur.tick;
-  const uint32_t time_left = game::time_left_ms(cur, game_params_);
-
-  game::EntityView full[game::kMaxEntities];
-  const size_t n_full = game::entities(cur, full);
-  // Per base: the delta, computed once for every session that acked it.
-  game::EntityView changed[kMaxBases][game::kMaxEntities];
-  uint16_t removed[kMaxBases][game::kMaxEntities];
-  size_t n_changed[kMaxBases];
-  size_t n_removed[kMaxBases];
-  bool have_delta[kMaxBases] = {};
-
-  // Index-based: a send may close a session, which stays in the vector
-  // (state Closed, sends refused) until its close callback runs.
-  for (size_t k = 0; k < sessions.size(); ++k) {
-    Session* s = sessions[k];
-    if (s->state != SessionState::Ready || s->last_sent_tick >= cur.tick) continue;
-    size_t bi = kMaxBases;
-    for (size_t i = 0; i < n_bases; ++i)
-      if (base_ticks[i] == s->ack_tick && base_ok[i]) bi = i;
-    auto& b = enc_.builder();
-    flatbuffers::Offset<flatbuffers::Vector<const proto::Entity*>> ents;
-    flatbuffers::Offset<flatbuffers::Vector<uint16_t>> gone;
-    uint32_t base_tick = 0;
-    if (bi < kMaxBases && bases[bi].tick < cur.tick) {
-      if (!have_delta[bi]) {
-        game::delta(bases[bi], cur, changed[bi], &n_changed[bi], removed[bi], &n_removed[bi]);
-        have_delta[bi] = true;
-      }
-      base_tick = bases[bi].tick;
-      ents = b.CreateVectorOfStructs(reinterpret_cast<const proto::Entity*>(changed[bi]), n_changed[bi]);
-      if (n_removed[bi] > 0) gone = b.CreateVector(removed[bi], n_removed[bi]);
-    } else {
-      ents = b.CreateVectorOfStructs(reinterpret_cast<const proto::Entity*>(full), n_full);
-    }
-    const uint32_t last_seq = s->seat < cur.player_count ? cur.players[s->seat].last_seq : 0;
-    auto m = CreateSnapshot(b, wire, cur.tick, base_tick, last_seq, time_left, ents, gone);
-    auto frame = enc_.finish(m);
-    if (base_tick == 0) {
-      ++stats_.snapshots_full;
-      stats_.snapshot_bytes_full += frame.size();
-    } else {
-      ++stats_.snapshots_delta;
-      stats_.snapshot_bytes_delta += frame.size();
-    }
-    if (s->first_sent_tick == 0) s->first_sent_tick = cur.tick;
-    s->last_sent_tick = cur.tick;
-    send(s, frame);
-  }
-}
-
 void Worker::tick() {
   const uint64_t interval = 1'000'000 / cfg_.tick_rate_hz;
   uint64_t now = uv_hrtime() / 1000;
@@ -578,12 +520,55 @@ void Worker::step_owned() {
     }
     shm::MatchRow* row = matches.get_wire(wire);
     match::StepOutcome o{0, false, false};
+    bool quarantine = false;
+    bool crashed = false;
+    uint64_t step_us = 0;
+    uint32_t crashes = 0;
     if (row != nullptr) {
       auto g = shm::lock_match(*row);
       if (matches.get_wire(wire) == row && row->state == shm::MatchState::Running && row->owner_worker == index_) {
-        o = match::step_locked(*row, game_params_, connected, !can_return);
+        if (shared_load(row->stepping) != 0) {
+          // A step() that never returned: the module crashed the process
+          // that ran it (this worker's previous life, or the owner this one
+          // took the match over from). Once is stepped again; twice on the
+          // same match is the module's fault, not bad luck: quarantine.
+          shared_store(row->stepping, uint32_t(0));
+          crashes = ++row->step_crashes;
+          crashed = true;
+        }
+        if (row->step_crashes >= 2) {
+          quarantine = true;
+          o = {uint32_t(row->tick), false, true};
+        } else if (can_return) {
+          const uint64_t t0 = uv_hrtime();
+          o = match::step_locked(*row, ring_of(*row), connected);
+          step_us = (uv_hrtime() - t0) / 1000;
+        } else {
+          o = {uint32_t(row->tick), false, true};  // abandoned: ended below, not stepped
+        }
         row->last_tick_ms = core::monotonic_ms();
       }
+    }
+    if (crashed) {
+      ++stats_.step_crashes;
+      spdlog::error("match {:#x}: game {} crashed in step() after tick {} ({} time{}){}", wire, game_->table()->name,
+                    o.tick, crashes, crashes == 1 ? "" : "s",
+                    quarantine ? ": quarantined, ended with GameError" : ": stepping it again");
+    }
+    if (step_us > cfg_.step_budget_us) {
+      ++stats_.steps_over_budget;
+      if (const int64_t t = core::monotonic_ms(); t - budget_logged_ms_ >= 10000) {
+        budget_logged_ms_ = t;
+        spdlog::warn("match {:#x}: a step() of game {} took {} us (budget game.step_budget_us = {}; {} over so far)",
+                     wire, game_->table()->name, step_us, cfg_.step_budget_us, stats_.steps_over_budget);
+      }
+    }
+    if (o.ok && (quarantine || !can_return)) {
+      if (quarantine) ++stats_.matches_quarantined;
+      end_match(wire, quarantine ? kEndGameError : kEndAbandoned);
+      owned_[i] = owned_.back();
+      owned_.pop_back();
+      continue;
     }
     if (!o.ok) {
       // Gone, ended, or handed to another worker: no longer ours.
@@ -615,32 +600,37 @@ void Worker::end_match(uint32_t wire, uint32_t forced_reason) {
   auto players = seg_->players();
   shm::MatchRow* row = matches.get_wire(wire);
   if (row == nullptr) return;
-  game::MatchState fin;
+  skirmish_outcome fin{};
   uint32_t n = 0;
   uint32_t wires[shm::kMaxMatchPlayers];
   float before[shm::kMaxMatchPlayers];
   {
     auto g = shm::lock_match(*row);
-    if (matches.get_wire(wire) != row || !match::load_published_locked(*row, fin)) return;
+    if (matches.get_wire(wire) != row || !match::outcome_locked(*row, ring_of(*row), fin)) return;
     // Cut short only while still running and ours (not adopted meanwhile).
     if (forced_reason != 0 && (row->state != shm::MatchState::Running || row->owner_worker != index_)) return;
-    n = std::min<uint32_t>(fin.player_count, std::min(row->seat_count, shm::kMaxMatchPlayers));
+    n = std::min(row->seat_count, shm::kMaxMatchPlayers);
     for (uint32_t i = 0; i < n; ++i) {
       wires[i] = row->players[i];
       before[i] = row->results[i].rating_before;
     }
   }
-  game::Placing placing[game::kMaxPlayers];
-  game::results(fin, placing);
-  uint8_t places[game::kMaxPlayers] = {};
-  for (uint32_t i = 0; i < fin.player_count; ++i)
-    if (placing[i].slot < n) places[placing[i].slot] = placing[i].place;
+  // Places come from the module; a place out of 1..n (a buggy module) is
+  // clamped so the ratings math only ever sees valid ranks.
+  uint8_t places[shm::kMaxMatchPlayers] = {};
+  for (uint32_t i = 0; i < n; ++i) {
+    const uint32_t p = fin.seats[i].place;
+    places[i] = uint8_t(p >= 1 && p <= n ? p : n);
+  }
+  const uint32_t game_reason = fin.end == SKIRMISH_END_SCORE_LIMIT  ? end_code(EndReason::ScoreLimit)
+                               : fin.end == SKIRMISH_END_TIME_LIMIT ? end_code(EndReason::TimeLimit)
+                                                                    : end_code(EndReason::Completed);
 
   // Ratings: read, update (outside any lock), write back; one lock at a time.
   // An abandoned match (everyone left for good) is no result: no rating
   // moves, and its MatchEnd shows after == before.
   // Nor is a match the server cut short (its places say who led).
-  const bool rated = forced_reason == 0 && fin.end_reason != uint8_t(game::EndReason::Abandoned);
+  const bool rated = forced_reason == 0;
   matchmaking::Rating r[shm::kMaxMatchPlayers];
   {
     auto g = players.lock();
@@ -669,11 +659,12 @@ void Worker::end_match(uint32_t wire, uint32_t forced_reason) {
     for (uint32_t i = 0; i < n; ++i) {
       shm::SeatResult& res = row->results[i];
       res.place = places[i];
-      res.score = fin.players[i].score;
+      res.score = fin.seats[i].score;
       res.rating_before = r[i].r;
       res.rating_after = i < after.size() ? after[i].r : r[i].r;
     }
-    row->end_reason = forced_reason != 0 ? forced_reason : fin.end_reason;
+    row->end_reason = forced_reason != 0 ? forced_reason : game_reason;
+    row->end_detail = forced_reason != 0 ? 0 : fin.detail;
     shared_store(row->ended_at_ms, core::monotonic_ms());
     shared_store(row->state, shm::MatchState::Ended);
   }
@@ -701,6 +692,7 @@ std::span<const uint8_t> Worker::build_match_end(uint32_t wire) {
   shm::SeatResult res[shm::kMaxMatchPlayers];
   uint32_t ids[shm::kMaxMatchPlayers];
   uint32_t reason = 0;
+  uint32_t detail = 0;
   uint32_t final_tick = 0;
   if (row != nullptr) {
     auto g = shm::lock_match(*row);
@@ -709,6 +701,7 @@ std::span<const uint8_t> Worker::build_match_end(uint32_t wire) {
       std::memcpy(res, row->results, sizeof res[0] * n);
       std::memcpy(ids, row->player_ids, sizeof ids[0] * n);
       reason = row->end_reason;
+      detail = row->end_detail;
       final_tick = uint32_t(row->tick);
     }
   }
@@ -717,12 +710,11 @@ std::span<const uint8_t> Worker::build_match_end(uint32_t wire) {
   for (uint32_t i = 0; i < n; ++i)
     list[i] = CreatePlayerResult(b, ids[i], uint8_t(i), res[i].place, res[i].score, res[i].rating_before,
                                  res[i].rating_after);
-  // game::EndReason counts from 1 (0 = none); the wire's from 0.
-  // kEndShutdownDeadline is the server's own reason, appended on the wire.
-  const auto wire_reason = reason >= 1 && reason <= 3           ? EndReason(reason - 1)
-                           : reason == kEndShutdownDeadline ? EndReason::ShutdownDeadline
-                                                            : EndReason::Abandoned;
-  auto m = CreateMatchEnd(b, wire, wire_reason, final_tick, b.CreateVector(list, n));
+  // end_reason is the wire's EndReason + 1 (0: none, which a row read as
+  // Ended never holds; Abandoned is the safe reading of anything else).
+  const auto wire_reason = reason >= 1 && reason - 1 <= uint32_t(EndReason::MAX) ? EndReason(reason - 1)
+                                                                                 : EndReason::Abandoned;
+  auto m = CreateMatchEnd(b, wire, wire_reason, final_tick, b.CreateVector(list, n), detail);
   return enc_.finish(m);
 }
 

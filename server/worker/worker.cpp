@@ -83,7 +83,7 @@ struct Callbacks {
 };
 
 Worker::Worker(uv_loop_t* loop, const config::Config& cfg, uint16_t index, int64_t start_ms,
-               shm::Segment* seg)
+               shm::Segment* seg, const module::Game* game)
     : loop_(loop),
       cfg_(cfg),
       index_(index),
@@ -91,7 +91,8 @@ Worker::Worker(uv_loop_t* loop, const config::Config& cfg, uint16_t index, int64
       seg_(seg),
       enc_(4096),
       error_enc_(256),
-      game_params_(match::game_params(cfg)) {
+      game_(game) {
+  init_view_scratch();
   if (seg_ != nullptr) row_ = &seg_->process(index_);
   uv_timer_init(loop_, &tick_timer_);
   tick_timer_.data = this;
@@ -256,7 +257,7 @@ bool Worker::on_frame(Session* s, const Frame& f) {
 
 bool Worker::on_hello(Session* s, const Hello* m) {
   if (m->protocol_version() != ProtocolVersion::Current) {
-    send_error(s, ErrorCode::VersionMismatch, true, "protocol version mismatch: server speaks 1");
+    send_error(s, ErrorCode::VersionMismatch, true, "protocol version mismatch: this server speaks 2");
     return false;
   }
   const auto* name = m->name();

@@ -27,8 +27,9 @@
 
 #include "protocol/codec.h"
 #include "config/config.h"
-#include "game/rules.h"
+#include "match/match_store.h"
 #include "match/worker_set.h"
+#include "module/module.h"
 #include "shm/atomic_field.h"
 #include "shm/segment.h"
 #include "worker/session.h"
@@ -39,17 +40,20 @@ namespace skirmish::worker {
 // copied into its process row by publish_stats.
 using Stats = shm::Counters;
 
-// MatchRow::end_reason for a match the server ended at its shutdown
-// deadline: past game::EndReason's values (the rules never end a match so).
-inline constexpr uint32_t kEndShutdownDeadline = 4;
+// MatchRow::end_reason holds proto::EndReason + 1 (0: not ended).
+inline constexpr uint32_t end_code(proto::EndReason r) { return uint32_t(r) + 1; }
+inline constexpr uint32_t kEndShutdownDeadline = end_code(proto::EndReason::ShutdownDeadline);
+inline constexpr uint32_t kEndAbandoned = end_code(proto::EndReason::Abandoned);
+inline constexpr uint32_t kEndGameError = end_code(proto::EndReason::GameError);
 
 class Worker {
  public:
   enum class Leave : uint8_t { No, Drain, HandOver };  // see shutdown_all() / hand_over()
   // `seg` may be null (no shared state: tests of the session layer alone);
   // with it, players are recorded in its table and counters published.
+  // `game` is the hosted game module (module::load_game), never null.
   Worker(uv_loop_t* loop, const config::Config& cfg, uint16_t index, int64_t start_ms,
-         shm::Segment* seg);
+         shm::Segment* seg, const module::Game* game);
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
@@ -166,13 +170,18 @@ class Worker {
   bool match_forming(uint32_t wire) const;  // the row exists and is Forming
   void clear_stale_match(shm::PlayerRow* p, uint32_t wire);
   shm::PlayerRow* p_row(const Session* s) const;  // the session's player row or nullptr
-  void send_snapshots(uint32_t wire);
+  void send_snapshots(uint32_t wire);  // snapshots.cpp
+  void init_view_scratch();
+  match::Ring ring_of(const shm::MatchRow& row) const;
+  // Steps one owned match under its lock (crash marks, budget); play.cpp.
+  match::StepOutcome step_one(shm::MatchRow& row, uint32_t wire, uint32_t connected, bool& quarantine);
   void tick();
   void step_owned();
   // Ends an owned match from its published state: places, ratings, the row
-  // Ended, MatchEnded posted. `forced_reason` (a game::EndReason value, or
-  // kEndShutdownDeadline) ends it for a reason of the server's, with the
-  // ratings left as they were; 0 = the game's own end (score or time).
+  // Ended, MatchEnded posted. `forced_reason` (kEndAbandoned,
+  // kEndShutdownDeadline, kEndGameError) ends it for a reason of the
+  // server's, with the ratings left as they were; 0 = the game's own end
+  // (its outcome()).
   void end_match(uint32_t wire, uint32_t forced_reason = 0);
   // Ends every match this worker ticks for the shutdown deadline.
   void end_owned_for_shutdown();
@@ -234,7 +243,18 @@ class Worker {
   // Workers a match event goes to, reused for every match (no allocation
   // per tick); sized from the segment's slots, both banks.
   match::WorkerSet fanout_{seg_ != nullptr ? seg_->worker_slots() : 0};
-  game::Params game_params_;
+  const module::Game* game_;
+  // Snapshot scratch (snapshots.cpp), sized once from max_view_bytes.
+  static constexpr uint32_t kViewKeys = shm::kMaxMatchPlayers;       // one view per seat at most
+  static constexpr uint32_t kMaxSessionsPerMatch = shm::kMaxMatchPlayers;
+  static constexpr uint32_t kMaxDeltaJobs = shm::kMaxMatchPlayers;   // (view, base) pairs per tick
+  static constexpr uint8_t kNoJob = 0xFF;
+  uint32_t view_cap_ = 0;
+  size_t delta_cap_ = 0;
+  std::vector<uint8_t> cur_views_;  // kViewKeys views of view_cap_
+  std::vector<uint8_t> base_view_;  // one view of view_cap_
+  std::vector<uint8_t> deltas_;     // kMaxDeltaJobs deltas of delta_cap_
+  int64_t budget_logged_ms_ = 0;    // rate limit of the step-budget warning
   uv_timer_t tick_timer_;
   uint64_t next_tick_us_ = 0;  // due time of the next pass (uv_hrtime us), 0 idle
   alignas(16) std::array<uint8_t, 64 * 1024> read_buf_;

@@ -109,12 +109,8 @@ const Range kRanges[] = {
     {"timeouts", "respawn_backoff_max_ms", 10, 600000},
     {"game", "tick_rate_hz", 1, 240},
     {"game", "match_size", 2, 16},
-    {"game", "score_limit", 1, 10000},
-    {"game", "time_limit_s", 5, 3600},
-    {"game", "arena_width", 1000, 10000000},
-    {"game", "arena_height", 1000, 10000000},
-    {"game", "max_speed", 240, 1000000},
-    {"game", "coins", 0, 32},
+    {"game", "max_state_bytes", 64, 1048576},
+    {"game", "step_budget_us", 1, 1000000},
     {"matchmaking", "window_initial", 0, 5000},
     {"matchmaking", "window_widen_per_s", 0, 5000},
     {"matchmaking", "max_wait_ms", 0, 3600000},
@@ -167,12 +163,9 @@ TEST_CASE("defaults equal the documented values", "[config]") {
 
   CHECK(c.tick_rate_hz == 30);
   CHECK(c.match_size == 4);
-  CHECK(c.score_limit == 20);
-  CHECK(c.time_limit_s == 120);
-  CHECK(c.arena_width == 100000);
-  CHECK(c.arena_height == 100000);
-  CHECK(c.max_speed == 6000);
-  CHECK(c.coins == 8);
+  CHECK(c.game_module == "arena");
+  CHECK(c.max_state_bytes == 65536);
+  CHECK(c.step_budget_us == 2000);
 
   CHECK(c.window_initial == 100);
   CHECK(c.window_widen_per_s == 50);
@@ -203,8 +196,12 @@ TEST_CASE("shipped skirmish.toml loads and holds the defaults", "[config]") {
   CHECK(c->source == path);
   CHECK(c->listen_host == "127.0.0.1");  // `make run` must stay on loopback
 
+  // Every key at its default; [game.params] is the arena's, written out
+  // with its own defaults (the module owns those).
+  CHECK(c->game_params.size() == 6);
   cfg::Config defaults = load_ok("");
   defaults.source = path;
+  defaults.game_params = c->game_params;
   CHECK(*c == defaults);
 }
 
@@ -212,7 +209,7 @@ TEST_CASE("shipped skirmish.toml writes out every key", "[config]") {
   const std::string text = read_text(configs_dir() + "skirmish.toml");
   REQUIRE_FALSE(text.empty());
   const auto keys = cfg::known_keys();
-  CHECK(keys.size() == 7 + 13 + 7 + 8 + 5 + 2);
+  CHECK(keys.size() == 7 + 13 + 7 + 5 + 5 + 2);
   for (const std::string& full : keys) {
     const std::string table = full.substr(0, full.find('.'));
     const std::string key = full.substr(full.find('.') + 1);
@@ -244,6 +241,7 @@ TEST_CASE("shipped loadtest.toml lifts only the per-address caps", "[config]") {
   defaults.source = path;
   defaults.max_connections_per_ip = 100000;
   defaults.max_players = 100000;
+  defaults.game_params = c->game_params;  // the arena's, at its defaults
   CHECK(*c == defaults);
 }
 
@@ -257,6 +255,7 @@ TEST_CASE("shipped container.toml only listens on every interface", "[config]") 
   defaults.source = path;
   defaults.listen_host = "0.0.0.0";
   defaults.admin_host = "0.0.0.0";
+  defaults.game_params = c->game_params;  // the arena's, at its defaults
   CHECK(*c == defaults);
 }
 
@@ -288,8 +287,31 @@ TEST_CASE("out of range gives the documented line", "[config]") {
   CHECK(load_error("[server]\nlisten_port = 70000\n") ==
         "config: server.listen_port = 70000 is out of range "
         "(allowed: 0..65535)");
-  CHECK(contains(load_error("[game]\ncoins = -9223372036854775808\n"),
-                 "game.coins = -9223372036854775808 is out of range"));
+  CHECK(contains(load_error("[game]\nmatch_size = -9223372036854775808\n"),
+                 "game.match_size = -9223372036854775808 is out of range"));
+}
+
+TEST_CASE("[game.params] is handed to the module as typed pairs; other shapes are refused", "[config]") {
+  std::string error;
+  auto c = skirmish::config::load_string(
+      "[game]\nmodule = \"battleship\"\n[game.params]\nboard = 8\nratio = 0.5\nfog = true\nfleet = \"4,3\"\n", error);
+  INFO(error);
+  REQUIRE(c);
+  CHECK(c->game_module == "battleship");
+  REQUIRE(c->game_params.size() == 4);
+  CHECK(c->game_params[0].key == "board");
+  CHECK(c->game_params[0].type == SKIRMISH_PARAM_INT);
+  CHECK(c->game_params[0].i == 8);
+  CHECK(c->game_params[1].type == SKIRMISH_PARAM_FLOAT);
+  CHECK(c->game_params[1].f == 0.5);
+  CHECK(c->game_params[2].type == SKIRMISH_PARAM_BOOL);
+  CHECK(c->game_params[2].i == 1);
+  CHECK(c->game_params[3].type == SKIRMISH_PARAM_STRING);
+  CHECK(c->game_params[3].s == "4,3");
+  CHECK(contains(load_error("[game.params]\nboard = [1, 2]\n"),
+                 "game.params.board must be an integer, float, boolean or string"));
+  CHECK(contains(load_error("[game]\nparams = 3\n"), "game.params must be a table"));
+  CHECK(contains(load_error("[game]\nmodule = \"\"\n"), "game.module"));
 }
 
 TEST_CASE("a value of the wrong TOML type is refused", "[config]") {
@@ -322,7 +344,7 @@ TEST_CASE("unknown keys and tables are refused", "[config]") {
                  "unknown key listen_port (did you mean server.listen_port?)"));
   const std::string far = load_error("[game]\nzzzzzzzzzz = 1\n");
   CHECK(contains(far, "unknown key game.zzzzzzzzzz"));
-  CHECK(contains(far, "allowed in [game]: tick_rate_hz, match_size"));
+  CHECK(contains(far, "allowed in [game]: module, tick_rate_hz, match_size"));
   CHECK(contains(load_error("[server.extra]\nx = 1\n"),
                  "unknown key server.extra"));
 

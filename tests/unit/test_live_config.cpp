@@ -13,7 +13,8 @@ using namespace skirmish;
 
 TEST_CASE("live config: key_fields names every config key, in order") {
   std::vector<std::string> names;
-  for (const core::KeyField& f : core::key_fields()) names.emplace_back(f.key);
+  for (const core::KeyField& f : core::key_fields())
+    if (f.key != std::string_view("game.params")) names.emplace_back(f.key);  // the module's table, not a key
   CHECK(names == config::known_keys());
 }
 

@@ -229,14 +229,17 @@ TEST_CASE("layout: regions are aligned, sized, disjoint and inside the total") {
       big.total_bytes / 1048576.0, big.players.rows.bytes / 1048576.0,
       big.tickets.rows.bytes / 1048576.0, big.matches.rows.bytes / 1048576.0,
       big.mailbox_rings.bytes / 1048576.0);
-  // Matches dominate: 8 past states of 1 KiB each, for delta snapshots.
-  REQUIRE(big.total_bytes < 384ull * 1024 * 1024);
+  // Matches dominate: 8 past states (1 KiB each here: the module's
+  // state_bytes) for delta snapshots, and 16 seats x 8 queued inputs of
+  // 64 bytes (the game's input bytes).
+  REQUIRE(big.total_bytes < 512ull * 1024 * 1024);
   const Layout lean = compute_layout({16, 100000, 50000, 10000, 1024});
   std::printf("segment for 16 workers, 100k players, 50k tickets, 10k matches, "
               "mailbox depth 1024: %.1f MiB\n",
               lean.total_bytes / 1048576.0);
-  // ~11 KiB a match (its state ring): 10k matches are most of it.
-  REQUIRE(lean.total_bytes < 128ull * 1024 * 1024);
+  // ~17 KiB a match (a 1 KiB state ring and 16 seats of input queues):
+  // 10k matches are most of it.
+  REQUIRE(lean.total_bytes < 192ull * 1024 * 1024);
 }
 
 TEST_CASE("layout: validate_sizes names the bad field") {
@@ -843,6 +846,8 @@ struct RecoveryRig {
   }
 
   MatchRow& match_row() { return *matches.get(match); }
+  // Buffer i of the match's state ring (its own region of the segment).
+  std::uint8_t* state_buf(std::uint32_t i) { return seg.match_ring(match_row()) + i * seg.state_stride(); }
 
   // A few live rows so release-side torn states have a victim.
   Handle refill_table() {
@@ -905,16 +910,16 @@ struct RecoveryRig {
           const std::uint32_t spare = 1 - m.published;
           const std::uint64_t v = version + 1;
           if (kind % 4 == 1) {  // half-written spare buffer, no flip
-            std::memset(m.state_bytes[spare], 0xEE, 100);
+            std::memset(state_buf(spare), 0xEE, 100);
             m.state_len[spare] = 100;
           } else if (kind % 4 == 2) {  // complete write and flip
-            std::memcpy(m.state_bytes[spare], &v, sizeof v);
+            std::memcpy(state_buf(spare), &v, sizeof v);
             m.state_len[spare] = sizeof v;
             shared_store(m.published, spare);
             shared_store(m.tick, v);
           } else if (kind % 4 == 3) {  // wild write
             m.published = 77;
-            m.state_len[spare] = 99999;
+            m.state_len[spare] = 99999999;
           }
           break;
         }
@@ -983,14 +988,14 @@ struct RecoveryRig {
           REQUIRE(g.ok());
           REQUIRE(g.recovered());
           REQUIRE(m.published < kStateRing);
-          for (auto len : m.state_len) REQUIRE(len <= kMatchStateBytes);
+          for (auto len : m.state_len) REQUIRE(len <= kMaxStateBytes);
           if (kind % 4 == 2) published_version = version + 1;
           if (kind % 4 != 3) {  // the published buffer is the last complete one
             std::uint64_t seen = 0;
-            std::memcpy(&seen, m.state_bytes[m.published], sizeof seen);
+            std::memcpy(&seen, state_buf(m.published), sizeof seen);
             REQUIRE(seen == published_version);
           } else {  // wild write: buffer reset to 0, rewrite it
-            std::memcpy(m.state_bytes[m.published], &published_version,
+            std::memcpy(state_buf(m.published), &published_version,
                         sizeof published_version);
           }
         }

@@ -3,13 +3,13 @@
 // Integer math only. Distances are compared squared in int64: with
 // coordinates below kMaxArenaUnits (10^7) a squared distance is below
 // 2 * 10^14, far from overflow.
-#include "game/rules.h"
+#include "rules.h"
 
 #include <algorithm>
 #include <cstring>
 #include <limits>
 
-namespace skirmish::game {
+namespace arena {
 
 namespace {
 
@@ -368,78 +368,4 @@ void results(const MatchState& s, Placing* out) {
 
 // ---------------------------------------------------------------- views
 
-std::size_t entities(const MatchState& s, EntityView* out) {
-  std::size_t n = 0;
-  const std::uint8_t np = std::min(s.player_count, kMaxPlayers);
-  for (std::uint8_t i = 0; i < np; ++i) {
-    const PlayerState& pl = s.players[i];
-    out[n++] = EntityView{i, static_cast<std::uint8_t>(EntityKind::Player),
-                          pl.flags, pl.x, pl.y, pl.score,
-                          static_cast<std::int32_t>(pl.stun_ticks)};
-  }
-  const std::uint8_t nc = std::min(s.coin_count, kMaxCoins);
-  for (std::uint8_t c = 0; c < nc; ++c) {
-    const CoinState& coin = s.coins[c];
-    if (!coin.active) continue;
-    out[n++] = EntityView{static_cast<std::uint16_t>(kFirstCoinId + c),
-                          static_cast<std::uint8_t>(EntityKind::Coin), 0,
-                          coin.x, coin.y, static_cast<std::int32_t>(coin.value),
-                          static_cast<std::int32_t>(coin.respawn_at_tick)};
-  }
-  return n;
-}
-
-std::size_t delta(const MatchState& base, const MatchState& cur,
-                  EntityView* changed, std::size_t* n_changed,
-                  std::uint16_t* removed, std::size_t* n_removed) {
-  EntityView b[kMaxEntities];
-  EntityView c[kMaxEntities];
-  const std::size_t nb = entities(base, b);
-  const std::size_t nc = entities(cur, c);
-  std::size_t ib = 0, ic = 0, nch = 0, nrm = 0;
-  // Merge of two id-sorted lists.
-  while (ib < nb || ic < nc) {
-    if (ic == nc || (ib < nb && b[ib].id < c[ic].id)) {
-      removed[nrm++] = b[ib++].id;
-    } else if (ib == nb || c[ic].id < b[ib].id) {
-      changed[nch++] = c[ic++];
-    } else {
-      if (std::memcmp(&b[ib], &c[ic], sizeof(EntityView)) != 0)
-        changed[nch++] = c[ic];
-      ++ib;
-      ++ic;
-    }
-  }
-  *n_changed = nch;
-  *n_removed = nrm;
-  return nch + nrm;
-}
-
-std::size_t apply_delta(const EntityView* base, std::size_t n_base,
-                        const EntityView* changed, std::size_t n_changed,
-                        const std::uint16_t* removed, std::size_t n_removed,
-                        EntityView* out) {
-  // Indexed by id: O(kMaxEntities), no sorting precondition on the inputs.
-  EntityView table[kMaxEntities];
-  bool present[kMaxEntities] = {};
-  for (std::size_t i = 0; i < n_base; ++i) {
-    if (base[i].id >= kMaxEntities) continue;
-    table[base[i].id] = base[i];
-    present[base[i].id] = true;
-  }
-  for (std::size_t i = 0; i < n_removed; ++i) {
-    if (removed[i] < kMaxEntities) present[removed[i]] = false;
-  }
-  for (std::size_t i = 0; i < n_changed; ++i) {
-    if (changed[i].id >= kMaxEntities) continue;
-    table[changed[i].id] = changed[i];
-    present[changed[i].id] = true;
-  }
-  std::size_t n = 0;
-  for (std::size_t id = 0; id < kMaxEntities; ++id) {
-    if (present[id]) out[n++] = table[id];
-  }
-  return n;
-}
-
-}  // namespace skirmish::game
+}  // namespace arena

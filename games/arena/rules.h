@@ -1,4 +1,6 @@
-// The game rules: a small real-time 2D arena, as a pure function of state.
+// The arena's rules: a small real-time 2D arena, as a pure function of state.
+// Internal to the arena module (module.cpp is its ABI); clients read
+// arena.h.
 //
 // Contract
 // - No I/O, no clock, no logging, no allocation, no floating point. State
@@ -52,25 +54,22 @@
 //      checked first) or tick >= time_limit_ticks(p) (TimeLimit).
 // `step` on an ended state does nothing (not even the tick advances).
 //
-// Snapshot views: EntityView has the byte layout of proto::Entity (20
-// bytes), so the server can memcpy views into a Snapshot. Ids: players
-// 0..15 (slot), coins kFirstCoinId + coin index; inactive coins are omitted.
-// Lists are sorted by id. delta/apply_delta are the one implementation of
-// delta snapshots shared by server, client library and tests.
+// The module (module.cpp) wraps these rules in the game ABI: the state it
+// hands the server is ArenaState (the MatchState and its Params), and the
+// view is arena.h's fixed-slot layout.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <type_traits>
 
-namespace skirmish::game {
+namespace arena {
 
 inline constexpr std::uint8_t kMaxPlayers = 16;
 inline constexpr std::uint8_t kMinPlayers = 2;  // matchmaking's rule; init accepts 1
 inline constexpr std::uint8_t kMaxCoins = 32;
 inline constexpr std::size_t kMaxEntities = kMaxPlayers + kMaxCoins;  // 48
 inline constexpr std::uint16_t kFirstCoinId = kMaxPlayers;             // 16
-inline constexpr std::size_t kMatchStateBytes = 1024;  // == shm::kMatchStateBytes
 
 inline constexpr std::int32_t kMaxMove = 100;       // |move_x|, |move_y| <= 100
 inline constexpr std::uint8_t kButtonTag = 0x01;    // buttons bit 0
@@ -206,7 +205,6 @@ static_assert(std::is_trivially_copyable_v<MatchState>);
 static_assert(std::is_standard_layout_v<MatchState>);
 static_assert(std::has_unique_object_representations_v<MatchState>,
               "no padding: memcmp of two states must be meaningful");
-static_assert(sizeof(MatchState) <= kMatchStateBytes);
 
 // A fresh match: players on a circle around the centre (deterministic, the
 // same for every seed), `p.coins` coins at rng positions. `players` is
@@ -238,45 +236,4 @@ struct Placing {
 // Writes s.player_count Placings to out, ordered by place then slot.
 void results(const MatchState& s, Placing* out);
 
-// ---------------------------------------------------------------- views
-
-enum class EntityKind : std::uint8_t { Player = 0, Coin = 1 };
-
-// Same layout as proto::Entity (skirmish.fbs).
-struct EntityView {
-  std::uint16_t id;
-  std::uint8_t kind;    // EntityKind
-  std::uint8_t flags;   // player: kFlagStunned | kFlagDisconnected; coin: 0
-  std::int32_t x;
-  std::int32_t y;
-  std::int32_t score;   // player: score; coin: value
-  std::int32_t extra;   // player: stun ticks left; coin: tick it appeared
-  friend bool operator==(const EntityView&, const EntityView&) = default;
-};
-static_assert(std::is_trivially_copyable_v<EntityView>);
-static_assert(std::is_standard_layout_v<EntityView>);
-static_assert(std::has_unique_object_representations_v<EntityView>);
-static_assert(sizeof(EntityView) == 20);
-
-// All entities of `s`, sorted by id, into out[kMaxEntities]; returns count.
-std::size_t entities(const MatchState& s, EntityView* out);
-
-// What changed from `base` to `cur` (the same match): views that differ or
-// are new -> changed[kMaxEntities]; ids in base but not in cur ->
-// removed[kMaxEntities]. Both sorted by id. Returns *n_changed + *n_removed
-// (0: nothing to send).
-std::size_t delta(const MatchState& base, const MatchState& cur,
-                  EntityView* changed, std::size_t* n_changed,
-                  std::uint16_t* removed, std::size_t* n_removed);
-
-// base minus removed, then changed upserted; into out[kMaxEntities], sorted
-// by id; returns count. Inputs need not be sorted. Ids >= kMaxEntities are
-// skipped (a client may be fed anything); an id both removed and changed
-// ends up present with the changed view. apply_delta(entities(base),
-// delta(base, cur)) == entities(cur), byte for byte.
-std::size_t apply_delta(const EntityView* base, std::size_t n_base,
-                        const EntityView* changed, std::size_t n_changed,
-                        const std::uint16_t* removed, std::size_t n_removed,
-                        EntityView* out);
-
-}  // namespace skirmish::game
+}  // namespace arena
