@@ -346,10 +346,14 @@ void Client::dispatch(const Frame& f) {
     case Message::QueueStatus:
       if (cb_.on_queue_status) cb_.on_queue_status(*env->msg_as_QueueStatus());
       return;
-    case Message::MatchFound:
+    case Message::MatchFound: {
       history_.reset();  // a new match: no old world is a valid base
-      if (cb_.on_match_found) cb_.on_match_found(*env->msg_as_MatchFound());
+      const proto::MatchFound* m = env->msg_as_MatchFound();
+      slot_ = m->your_slot();
+      max_input_bytes_ = m->max_input_bytes();
+      if (cb_.on_match_found) cb_.on_match_found(*m);
       return;
+    }
     case Message::Snapshot:
       on_snapshot_msg(*env->msg_as_Snapshot(), f.body.size() + proto::kFrameHeaderBytes);
       return;
@@ -390,6 +394,7 @@ void Client::on_snapshot_msg(const proto::Snapshot& s, size_t frame_bytes) {
       stats_.snapshot_bytes_delta += frame_bytes;
       break;
     case ApplyResult::MissingBase: ++stats_.snapshots_missing_base; return;
+    case ApplyResult::BadDelta: ++stats_.snapshots_bad_delta; return;
     case ApplyResult::Stale: ++stats_.snapshots_stale; return;
   }
   if (cb_.on_snapshot) cb_.on_snapshot(*history_.newest());
@@ -524,13 +529,14 @@ int Client::queue_status() {
   return send_frame(frame.data(), frame.size());
 }
 
-int Client::send_input(int8_t move_x, int8_t move_y, uint8_t buttons) {
+int Client::send_input(const uint8_t* data, size_t len) {
   const uint32_t seq = last_seq_ + 1;
   uint32_t client_tick = 0;
   if (tick_rate_hz_ != 0) client_tick = uint32_t((uv_now(loop_) - welcome_ms_) * tick_rate_hz_ / 1000);
   auto& enc = encoder();
   auto& b = enc.builder();
-  auto frame = enc.finish(proto::CreateInput(b, seq, client_tick, acked_tick(), move_x, move_y, buttons));
+  auto bytes = b.CreateVector(data, len);
+  auto frame = enc.finish(proto::CreateInput(b, seq, client_tick, acked_tick(), bytes));
   int r = send_frame(frame.data(), frame.size());
   if (r == 0) last_seq_ = seq;  // seq stays gap-free on the wire
   return r;

@@ -88,8 +88,10 @@
 //     sends is asserted on: a frame that fails to decode closes the
 //     connection with kClosedDecodeError; a message only a client sends is
 //     counted in stats().unexpected_messages and ignored.
-//   - Snapshots are reconstructed into whole Worlds (snapshot_history.h);
-//     a delta whose base is not held is counted and skipped. The newest
+//   - Snapshots are reconstructed into whole Worlds (snapshot_history.h):
+//     the game's view bytes, rebuilt from generic byte deltas without
+//     knowing the game; a delta whose base is not held, or that does not
+//     decode, is counted and skipped. The newest
 //     world's tick is sent as Input.ack_tick.
 //
 // Memory: per Client about 1.5 KiB (0.9 the object, 0.6 the socket block),
@@ -178,6 +180,7 @@ struct Stats {
   uint64_t snapshot_bytes_full = 0;   // frame bytes (with the length header) of applied full snapshots
   uint64_t snapshot_bytes_delta = 0;  // ... and of applied deltas
   uint64_t snapshots_missing_base = 0;  // deltas skipped: base world not held
+  uint64_t snapshots_bad_delta = 0;     // deltas skipped: did not decode
   uint64_t snapshots_stale = 0;         // not newer than the newest world; skipped
   uint64_t unexpected_messages = 0;     // client-only messages received; ignored
   uint64_t write_queue_full = 0;        // sends refused by max_write_queue_bytes
@@ -224,8 +227,11 @@ class Client {
   int queue_leave();
   int queue_status();  // an empty QueueStatus: asks for the current one
   // Input{seq = ++last_seq, client_tick = ticks since Welcome at the
-  // server's tick rate, ack_tick = acked_tick()}.
-  int send_input(int8_t move_x, int8_t move_y, uint8_t buttons);
+  // server's tick rate, ack_tick = acked_tick(), data = the game's input
+  // bytes}. The game's own client header says what the bytes are
+  // (games/<name>/<name>.h); the server refuses more than
+  // MatchFound.max_input_bytes.
+  int send_input(const uint8_t* data, size_t len);
   // Resume{protocol_version, token(), last_tick = acked_tick()}: instead of
   // Hello on a new connection (auto_hello = false).
   int resume();
@@ -239,6 +245,8 @@ class Client {
   uint16_t tick_rate_hz() const { return tick_rate_hz_; }
   uint32_t acked_tick() const { return history_.ack_tick(); }  // next Input.ack_tick
   uint32_t last_input_seq() const { return last_seq_; }        // last Input.seq sent
+  uint8_t slot() const { return slot_; }                       // seat of the last MatchFound
+  uint16_t max_input_bytes() const { return max_input_bytes_; }  // of the last MatchFound
   const World* world() const { return history_.newest(); }     // newest world or nullptr
   const Stats& stats() const { return stats_; }
   proto::DecodeError decode_error() const { return decoder_.error(); }
@@ -277,6 +285,8 @@ class Client {
   uint16_t worker_index_ = 0;
   uint16_t tick_rate_hz_ = 0;
   uint32_t last_seq_ = 0;
+  uint8_t slot_ = 0;
+  uint16_t max_input_bytes_ = 0;
   uint32_t ping_nonce_ = 0;
   uint64_t welcome_ms_ = 0;   // uv_now at Welcome
   int close_reason_ = 0;

@@ -3,39 +3,16 @@
 #include <algorithm>
 #include <utility>
 
+#include "protocol/view_delta.h"
+
 namespace skirmish::client {
 
 namespace {
-
 constexpr uint32_t kMaxDepth = 1024;
-
-auto lower_bound_id(std::vector<proto::Entity>& v, uint16_t id) {
-  return std::lower_bound(v.begin(), v.end(), id,
-                          [](const proto::Entity& e, uint16_t want) { return e.id() < want; });
-}
-
 }  // namespace
 
-const proto::Entity* World::find(uint16_t id) const {
-  auto it = std::lower_bound(entities.begin(), entities.end(), id,
-                             [](const proto::Entity& e, uint16_t want) { return e.id() < want; });
-  return it != entities.end() && it->id() == id ? &*it : nullptr;
-}
-
-SnapshotHistory::SnapshotHistory(uint32_t depth) : depth_(std::clamp<uint32_t>(depth, 1, kMaxDepth)) {}
-
-void SnapshotHistory::upsert(std::vector<proto::Entity>& v, const proto::Entity& e) {
-  // The server sends entities in id order, so the common case appends.
-  if (v.empty() || v.back().id() < e.id()) {
-    v.push_back(e);
-    return;
-  }
-  auto it = lower_bound_id(v, e.id());
-  if (it != v.end() && it->id() == e.id())
-    *it = e;  // a duplicate id in one message: the last one wins
-  else
-    v.insert(it, e);
-}
+SnapshotHistory::SnapshotHistory(uint32_t depth, uint32_t max_view_bytes)
+    : depth_(std::clamp<uint32_t>(depth, 1, kMaxDepth)), max_view_(max_view_bytes) {}
 
 const World* SnapshotHistory::find(uint32_t match_id, uint32_t tick) const {
   if (ring_.empty()) return nullptr;
@@ -50,28 +27,28 @@ ApplyResult SnapshotHistory::apply(const proto::Snapshot& s) {
     return ApplyResult::Stale;
 
   World& out = scratch_;
+  const uint8_t* bytes = s.view() != nullptr ? s.view()->data() : nullptr;
+  const size_t len = s.view() != nullptr ? s.view()->size() : 0;
   const bool full = s.base_tick() == 0;
   if (full) {
-    out.entities.clear();
+    if (len > max_view_) return ApplyResult::BadDelta;
+    out.view.assign(bytes, bytes + len);
   } else {
     const World* base = find(s.match_id(), s.base_tick());
     if (base == nullptr) return ApplyResult::MissingBase;
-    out.entities.assign(base->entities.begin(), base->entities.end());
-  }
-  if (const auto* es = s.entities())
-    for (const proto::Entity* e : *es) upsert(out.entities, *e);
-  if (!full) {
-    if (const auto* removed = s.removed()) {
-      for (uint16_t id : *removed) {
-        auto it = lower_bound_id(out.entities, id);
-        if (it != out.entities.end() && it->id() == id) out.entities.erase(it);
-      }
-    }
+    // Decoded into one per-thread buffer shared by every history (a load
+    // tester holds thousands), then copied at its decoded length.
+    thread_local std::vector<uint8_t> decoded(kDefaultMaxView);
+    size_t n = 0;
+    const size_t cap = std::min<size_t>(max_view_, decoded.size());
+    if (proto::apply_delta(base->view.data(), base->view.size(), bytes, len, decoded.data(), cap, &n) !=
+        proto::DeltaError::None)
+      return ApplyResult::BadDelta;
+    out.view.assign(decoded.data(), decoded.data() + n);
   }
   out.match_id = s.match_id();
   out.tick = tick;
   out.last_input_seq = s.last_input_seq();
-  out.time_left_ms = s.time_left_ms();
 
   // The base may live in the very slot this tick lands in (tick - base a
   // multiple of depth): it was read above, before the swap overwrites it.

@@ -1,6 +1,7 @@
 // Bots for end-to-end tests: real players on the client library that
-// queue, steer to coins, and record what they saw. Header-only, for the
-// game and chaos tests.
+// queue, play whatever game MatchFound names through that module's own
+// bot_input (loaded here as the server loads it, server/module), and record
+// what they saw. Header-only, for the game and chaos tests.
 #pragma once
 
 #include <catch2/catch.hpp>
@@ -19,6 +20,7 @@
 
 #include "tests/support/server_process.h"
 #include "client/lib/skirmish_client.h"
+#include "module/module.h"
 #include "tests/support/uv_loop.h"
 
 namespace skirmish::test {
@@ -36,8 +38,8 @@ struct GameConfig {
   std::string path;
   explicit GameConfig(std::map<std::string, std::string> overrides = {}) {
     overrides.emplace("time_limit_s", std::to_string(kTimeLimitS));
-    overrides.emplace("arena_width", "20000");
-    overrides.emplace("arena_height", "20000");
+    overrides.emplace("width", "20000");
+    overrides.emplace("height", "20000");
     overrides.emplace("max_wait_ms", "2000");
     overrides.emplace("tick_rate_hz", std::to_string(kTickHz));
     std::string text = read_file(std::string(SKIRMISH_SOURCE_DIR) + "/configs/loadtest.toml");
@@ -53,6 +55,18 @@ struct GameConfig {
   ~GameConfig() { unlink(path.c_str()); }
 };
 
+// The table of the game module `name` (a bundled name or a path), loaded
+// once per process and never unloaded (module.h).
+inline const skirmish_game_v1_t* game_table(const std::string& name) {
+  static std::map<std::string, const skirmish_game_v1_t*> loaded;
+  if (auto it = loaded.find(name); it != loaded.end()) return it->second;
+  std::string error;
+  auto m = module::load(name, module::Limits{.max_state_bytes = 1u << 20}, error);
+  INFO(error);
+  REQUIRE(m.has_value());
+  return loaded[name] = m->game;
+}
+
 struct Result {
   uint32_t player_id;
   uint8_t place;
@@ -60,8 +74,10 @@ struct Result {
   float before, after;
 };
 
-// One player: queues on Welcome, steers to the nearest coin on every
-// snapshot (and tags whoever is close), and records what it saw.
+// One player: queues on Welcome, answers every snapshot with the game's
+// bot_input for its seat (in the arena: steer to the nearest coin, tag
+// whoever is close; in battleship: fire at a cell not shot yet), and
+// records what it saw.
 struct Bot {
   std::unique_ptr<Client> c;
   uint32_t party_key = 0;
@@ -73,6 +89,9 @@ struct Bot {
   uint32_t match_id = 0;
   uint8_t slot = 0;       // in the current match
   uint8_t first_slot = 0;  // in the first match
+  std::string game;        // MatchFound.game
+  const skirmish_game_v1_t* table = nullptr;  // its module
+  uint64_t rng = 0x9E3779B97F4A7C15ull;
   std::set<uint32_t> match_ids;
   std::vector<float> found_rating;  // own rating in each MatchFound
   uint32_t snapshots = 0;
@@ -125,6 +144,9 @@ struct Bot {
       ++matches_found;
       match_id = m.match_id();
       slot = m.your_slot();
+      game = m.game() != nullptr ? m.game()->str() : "";
+      table = game_table(game);
+      rng ^= uint64_t(c->player_id()) << 17 | 1;
       if (matches_found == 1) first_slot = slot;
       match_ids.insert(m.match_id());
       for (const auto* p : *m.players())
@@ -161,28 +183,10 @@ struct Bot {
   }
 
   void steer(const client::World& w) {
-    const proto::Entity* me = w.find(slot);
-    if (me == nullptr) return;
-    const proto::Entity* best = nullptr;
-    int64_t best_d = INT64_MAX;
-    bool near_player = false;
-    for (const auto& e : w.entities) {
-      const int64_t dx = e.x() - me->x(), dy = e.y() - me->y();
-      const int64_t d = dx * dx + dy * dy;
-      if (e.kind() == proto::EntityKind::Coin && d < best_d) {
-        best_d = d;
-        best = &e;
-      }
-      if (e.kind() == proto::EntityKind::Player && e.id() != slot && d < 1500LL * 1500) near_player = true;
-    }
-    int mx = 0, my = 0;
-    if (best != nullptr) {
-      const int64_t dx = best->x() - me->x(), dy = best->y() - me->y();
-      const int64_t m = std::max<int64_t>({std::abs(dx), std::abs(dy), 1});
-      mx = int(dx * 100 / m);
-      my = int(dy * 100 / m);
-    }
-    c->send_input(int8_t(mx), int8_t(my), near_player ? 1 : 0);
+    if (table == nullptr || table->bot_input == nullptr) return;
+    uint8_t in[SKIRMISH_MAX_INPUT_BYTES];
+    const uint32_t n = table->bot_input(w.data(), w.size(), slot, &rng, in, sizeof in);
+    if (n > 0) c->send_input(in, n);
   }
 };
 
