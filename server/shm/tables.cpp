@@ -71,6 +71,14 @@ void repair_match(void* ctx) {
   // way the buffer it names was complete. Clamp what a wild write could have
   // left out of range so readers never index past the buffers.
   if (row->published >= kStateRing) shared_store(row->published, std::uint32_t{0});
+  // The flip landed but the tick store after it did not: the published
+  // state is tick + 1. Without this, the buffer of tick + 1 - kStateRing
+  // (the one just overwritten) would still be handed out as that old tick.
+  if (row->published == (row->tick + 1) % kStateRing) shared_store(row->tick, row->tick + 1);
+  // The spare buffer (the next tick's) may hold a finished step that was
+  // never published: it is no longer the old tick it held. Forget it (at
+  // worst one old delta base is lost, and a full snapshot goes out).
+  if (const std::uint64_t spare = (row->tick + 1) % kStateRing; spare != row->published) row->state_len[spare] = 0;
   for (auto& len : row->state_len) {
     if (len > kMaxStateBytes) len = 0;
   }

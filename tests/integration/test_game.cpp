@@ -19,8 +19,8 @@
 #include <set>
 #include <sstream>
 
+#include "client/games/arena_view.h"
 #include "client/lib/skirmish_client.h"
-#include "game/rules.h"
 #include "shm/atomic_field.h"
 #include "shm/segment.h"
 #include "tests/support/bots.h"
@@ -195,7 +195,7 @@ TEST_CASE("queue rules: one ticket, leave, status, and refusals that keep the se
   REQUIRE(c.connect("127.0.0.1", srv.port()) == 0);
   REQUIRE(loop.run_until([&] { return welcomed; }));
 
-  REQUIRE(c.send_input(10, 10, 0) == 0);  // not in a match
+  REQUIRE(client::arena::send_input(c, 10, 10, 0) == 0);  // not in a match
   REQUIRE(c.queue_join(3) == 0);          // unknown mode
   REQUIRE(c.queue_join(0, 5, 9) == 0);    // party larger than a match
   REQUIRE(loop.run_until([&] { return errors.size() == 3; }));
@@ -229,13 +229,13 @@ TEST_CASE("bad inputs in a match are refused without a close") {
   REQUIRE(loop.run_until([&] { return all(r, [](const Bot& b) { return b.snapshots >= 3; }); }, 20s));
   Bot& b = *r.bots[0];
   b.c->callbacks().on_snapshot = nullptr;  // stop steering; send by hand
-  REQUIRE(b.c->send_input(101, 0, 0) == 0);
-  REQUIRE(b.c->send_input(0, -128, 0) == 0);
-  REQUIRE(b.c->send_input(0, 0, 0x80) == 0);
+  REQUIRE(client::arena::send_input(*b.c, 101, 0, 0) == 0);
+  REQUIRE(client::arena::send_input(*b.c, 0, -128, 0) == 0);
+  REQUIRE(client::arena::send_input(*b.c, 0, 0, 0x80) == 0);
   REQUIRE(loop.run_until([&] { return b.errors.size() == 3; }));
   for (ErrorCode e : b.errors) REQUIRE(e == ErrorCode::BadInput);
   // A good input after them is applied.
-  REQUIRE(b.c->send_input(50, 50, 0) == 0);
+  REQUIRE(client::arena::send_input(*b.c, 50, 50, 0) == 0);
   const uint32_t seq = b.c->last_input_seq();
   REQUIRE(loop.run_until([&] { return b.c->world() != nullptr && b.c->world()->last_input_seq == seq; }));
   REQUIRE(b.c->state() == client::State::Ready);
@@ -387,7 +387,7 @@ TEST_CASE("resume: the seat, the match and a full snapshot come back, and bad to
   c->callbacks().on_snapshot = [&](const client::World&) { fulls = c->stats().snapshots_full; };
   REQUIRE(loop.run_until([&] { return welcomed && found == 1 && fulls >= 1; }));
   REQUIRE(error == ErrorCode::None);
-  REQUIRE(c->send_input(100, 0, 0) == 0);
+  REQUIRE(client::arena::send_input(*c, 100, 0, 0) == 0);
   const uint32_t seq = c->last_input_seq();
   REQUIRE(loop.run_until([&] { return c->world() != nullptr && c->world()->last_input_seq == seq; }));
 
@@ -448,7 +448,8 @@ TEST_CASE("after a resume, deltas are against bases sent on the new connection o
   auto input = [&seq](TestClient& c, uint32_t ack) {
     auto& b = c.enc.builder();
     ++seq;
-    REQUIRE(c.send_frame(c.enc.finish(proto::CreateInput(b, seq, seq, ack, 0, 0, 0))));
+    const std::vector<uint8_t> still = {0, 0, 0};  // an arena input: stand still
+    REQUIRE(c.send_frame(c.enc.finish(proto::CreateInputDirect(b, seq, seq, ack, &still))));
   };
 
   TestClient a, other;
@@ -602,7 +603,7 @@ TEST_CASE("a match every player has left for good ends at once as Abandoned, wit
   INFO("ended " << ended_after << " ms after the last player left");
   REQUIRE(ended_after >= kGraceMs);
   REQUIRE(ended_after <= kGraceMs + 2 * 1000 / kTickHz + 200);
-  REQUIRE(row->end_reason == uint32_t(game::EndReason::Abandoned));
+  REQUIRE(row->end_reason == uint32_t(proto::EndReason::Abandoned) + 1);
   REQUIRE(row->tick < 60 * kTickHz);
   for (int i = 0; i < 4; ++i) REQUIRE(row->results[i].rating_after == row->results[i].rating_before);
   for (int i = 0; i < 4; ++i) REQUIRE(row->results[i].rating_before == before[i]);

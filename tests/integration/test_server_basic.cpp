@@ -166,7 +166,8 @@ TEST_CASE("a message before Hello is refused") {
   TestClient c;
   REQUIRE(c.connect(srv.port()));
   auto& b = c.enc.builder();
-  REQUIRE(c.send_frame(c.enc.finish(CreateInput(b, 1, 1, 0, 10, 10, 0))));
+  const std::vector<uint8_t> move = {10, 10, 0};
+  REQUIRE(c.send_frame(c.enc.finish(CreateInputDirect(b, 1, 1, 0, &move))));
   REQUIRE(error_code(c.recv()) == ErrorCode::UnexpectedMessage);
   REQUIRE(c.wait_closed());
 }

@@ -102,6 +102,7 @@ void check_consistent(const shm::MatchRow& row, const Ring& ring, uint32_t tick_
   }
   // A torn ring slot is never handed out as some other tick.
   for (uint32_t t = tick >= shm::kStateRing ? tick - shm::kStateRing + 1 : 0; t <= tick; ++t) {
+    INFO("t " << t << " row.tick " << row.tick << " published " << row.published << " view tick " << tick);
     if (const uint8_t* old = tick_locked(row, ring, t)) REQUIRE(tick_of(old) == t);
   }
   // An input is never applied twice: applied_seq only moves forward and
