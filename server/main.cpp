@@ -27,17 +27,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "%s\n", opts.message.c_str());
     return opts.exit_code;
   }
-  log::init_logging("master", *log::parse_level(opts.config.log_level));
-  if (opts.config_defaulted) {
-    const auto paths = config::default_config_paths();
-    char cwd[4096];
-    spdlog::info("no --config given: using {} (the first that exists of {}, {}; working directory {})",
-                 opts.config.source, paths[0], paths[1], getcwd(cwd, sizeof cwd) != nullptr ? cwd : "unknown");
-  }
-  spdlog::info("skirmish-server {} starting: {}", SKIRMISH_VERSION, config::describe(opts.config));
   // The game module: loaded and checked (ABI, sizes, players, tick rate,
-  // params) before anything is bound or forked; any refusal is one line and
-  // exit code 2, like a bad config.
+  // params) before anything is logged, bound or forked; any refusal is one
+  // line and exit code 2, like a bad config.
   module::Limits limits;
   limits.max_state_bytes = opts.config.max_state_bytes;
   std::string error;
@@ -47,6 +39,19 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "%s\n", error.c_str());
     return 2;
   }
+  if (opts.check_only) {
+    std::printf("%sgame ok: %s %s from %s\n", opts.message.c_str(), game->table()->name, game->table()->version,
+                game->module.path.c_str());
+    return 0;
+  }
+  log::init_logging("master", *log::parse_level(opts.config.log_level));
+  if (opts.config_defaulted) {
+    const auto paths = config::default_config_paths();
+    char cwd[4096];
+    spdlog::info("no --config given: using {} (the first that exists of {}, {}; working directory {})",
+                 opts.config.source, paths[0], paths[1], getcwd(cwd, sizeof cwd) != nullptr ? cwd : "unknown");
+  }
+  spdlog::info("skirmish-server {} starting: {}", SKIRMISH_VERSION, config::describe(opts.config));
   spdlog::info("game {} {} from {}: {} bytes of state per match, inputs up to {} bytes, views up to {} bytes",
                game->table()->name, game->table()->version, game->module.path, game->table()->state_bytes,
                game->table()->max_input_bytes, game->table()->max_view_bytes);

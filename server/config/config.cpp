@@ -807,9 +807,11 @@ Options parse_command_line(int argc, const char* const* argv) {
       return fail_with(error);
   }
   if (!finish(c, error)) return fail_with(error);
-  if (check_only) return exit_with("config ok: " + describe(c) + "\n");
-
   Options o;
+  if (check_only) {
+    o.check_only = true;
+    o.message = "config ok: " + describe(c) + "\n";
+  }
   o.config = std::move(c);
   o.config_defaulted = defaulted;
   o.status = ParseStatus::Ok;

@@ -119,6 +119,9 @@ struct Options {
   int exit_code = 2;    // 0 for Ok and Exit, 2 for Error
   std::string message;  // Exit: text for stdout. Error: one line.
   bool config_defaulted = false;  // no --config: config.source is the default found
+  // --check-config: the caller loads the game module too (its params are
+  // the module's to check), prints `message` and exits 0.
+  bool check_only = false;
 };
 
 // Where --config looks when it is not given, in order: the working

@@ -36,7 +36,8 @@ constexpr uint32_t kTimeLimitS = 5;
 // a small arena, so that bots steering to coins score within the match.
 struct GameConfig {
   std::string path;
-  explicit GameConfig(std::map<std::string, std::string> overrides = {}) {
+  // `params`: when not empty, the whole [game.params] table (another game's).
+  explicit GameConfig(std::map<std::string, std::string> overrides = {}, const std::string& params = "") {
     overrides.emplace("time_limit_s", std::to_string(kTimeLimitS));
     overrides.emplace("width", "20000");
     overrides.emplace("height", "20000");
@@ -47,6 +48,13 @@ struct GameConfig {
       std::regex line("(^|\n)" + key + " *= *[^#\n]*");
       REQUIRE(std::regex_search(text, line));
       text = std::regex_replace(text, line, "$1" + key + " = " + value + " ");
+    }
+    if (!params.empty()) {
+      const size_t at = text.find("[game.params]\n");
+      REQUIRE(at != std::string::npos);
+      const size_t end = text.find("\n[", at + 1);
+      REQUIRE(end != std::string::npos);
+      text = text.substr(0, at) + "[game.params]\n" + params + text.substr(end);
     }
     static int n = 0;
     path = "/tmp/skirmish-game-" + std::to_string(getpid()) + "-" + std::to_string(n++) + ".toml";
