@@ -92,6 +92,32 @@ TEST_CASE("a worker killed with -9 mid-match: its matches are adopted and its pl
   check_alive(srv, loop);
 }
 
+TEST_CASE("battleship: a worker killed with -9 mid-match: its matches are adopted and finish") {
+  // The second game through the same machinery: a turn-based module with
+  // hidden views is adopted from shared memory like the arena.
+  GameConfig cfg({{"module", "\"battleship\""}, {"match_size", "2"}},
+                 "board = 10\nturn_ms = 2000\nmax_stalls = 5\nmax_turns = 1000\n");
+  ServerProcess srv({"--workers", "2"}, cfg.path);
+  REQUIRE(srv.wait_ready());
+  Loop loop;
+  Round r;
+  for (int i = 0; i < 32; ++i) r.bots.push_back(std::make_unique<Bot>(loop.get(), "b" + std::to_string(i), true));
+  for (auto& b : r.bots) REQUIRE(b->c->connect("127.0.0.1", srv.port()) == 0);
+  REQUIRE(loop.run_until([&] { return all(r, [](const Bot& b) { return b.snapshots >= 15; }); }, 30s));
+  const auto owned = owners(srv.shm_name());
+  const uint32_t victim = busiest(owned);
+  REQUIRE(owned.at(victim) > 0);
+  const pid_t pid = child_titled(srv.pid(), "skirmish: worker " + std::to_string(victim));
+  REQUIRE(pid != 0);
+  REQUIRE(::kill(pid, SIGKILL) == 0);
+  REQUIRE(loop.run_until([&] { return all(r, [](const Bot& b) { return b.match_ends >= 1; }); }, 60s));
+  const int dropped = check_survived(r, 1, 2);
+  WARN(dropped << " of " << r.bots.size() << " battleship bots lost their connection and resumed");
+  for (auto& b : r.bots) REQUIRE(b->reason == proto::EndReason::Completed);
+  REQUIRE(srv.log().find("adopted by worker") != std::string::npos);
+  check_alive(srv, loop);
+}
+
 TEST_CASE("a worker stopped with SIGSTOP is replaced and its matches go on") {
   GameConfig cfg(std::map<std::string, std::string>{{"time_limit_s", "8"}, {"heartbeat_timeout_ms", "1000"}});
   ServerProcess srv({"--workers", "2"}, cfg.path);

@@ -214,16 +214,16 @@ inline void connect_bots(Loop& loop, Round& r, uint16_t port, int n, int matches
 
 
 // Every bot got at least `matches` MatchEnds, the first for the match it was
-// first put in, with all four players in its results; every dropped bot
+// first put in, with all `seats` players in its results; every dropped bot
 // resumed and none gave up. Returns how many bots lost a connection.
-inline int check_survived(Round& r, int matches = 1) {
+inline int check_survived(Round& r, int matches = 1, size_t seats = 4) {
   std::map<uint32_t, int> players_of;
   int dropped = 0;
   for (auto& b : r.bots) {
     INFO("bot " << b->c->player_id() << " drops " << b->drops << " resumes " << b->c->stats().resumes);
     REQUIRE(b->match_ends >= matches);
     REQUIRE(b->end_match_id == *b->match_ids.begin());
-    REQUIRE(b->results.size() == 4);
+    REQUIRE(b->results.size() == seats);
     ++players_of[b->end_match_id];
     REQUIRE(b->c->stats().reconnect_give_ups == 0);
     if (b->drops > 0) {
@@ -233,7 +233,7 @@ inline int check_survived(Round& r, int matches = 1) {
     for (ErrorCode e : b->errors)  // a resume that raced the server's notice of the drop
       REQUIRE(e == ErrorCode::BadToken);
   }
-  for (auto& [id, n] : players_of) REQUIRE(n == 4);
+  for (auto& [id, n] : players_of) REQUIRE(size_t(n) == seats);
   return dropped;
 }
 
