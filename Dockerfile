@@ -26,7 +26,7 @@ COPY scripts/install-deps.sh scripts/
 RUN scripts/install-deps.sh && rm -rf /var/lib/apt/lists/*
 COPY . .
 RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSKIRMISH_TESTS=OFF \
- && cmake --build /build --target skirmish-server skirmish-loadtest \
+ && cmake --build /build --target skirmish-server skirmish-loadtest arena battleship \
  && cmake --install /build --prefix /opt/skirmish
 
 FROM debian:bookworm-slim

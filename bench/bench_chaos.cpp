@@ -3,17 +3,23 @@
 // Figures, not a test: it prints what survived, it never passes or fails on
 // a number, and it is not registered with ctest.
 //
-// One run:
-//   1. Writes a config derived from configs/loadtest.toml (time_limit_s = 15,
-//      a 20000 x 20000 arena, max_wait_ms = 2000) and starts the real
-//      skirmish-server (fork/exec, --port 0 --admin-port 0 --workers 2
+// One run, of one game (--game: a bundled module's name or a path to a
+// module; the server hosts it by config, the bots play it through its own
+// bot_input, loaded here with server/module as the server loads it):
+//   1. Writes a config derived from configs/loadtest.toml ([game] module =
+//      --game, match_size = --match-size or 4 clamped to the module's
+//      player range, max_wait_ms = 2000; [game.params]: for the arena
+//      time_limit_s = --time-limit in a 20000 x 20000 arena, for any other
+//      game the module's defaults; --param key=value on top) and starts the
+//      real skirmish-server (fork/exec, --port 0 --admin-port 0 --workers 2
 //      --shm-name bench-chaos-PID), its stdout+stderr into a pipe that the
 //      loop reads for the whole run; the game port comes from its
 //      "listening on 127.0.0.1:PORT" line (deadline 15 s).
 //   2. --bots bots on one libuv loop in this process, each a
 //      skirmish::client::Client with automatic resume, connect at --ramp per
-//      second, queue on Welcome, steer to the nearest coin on every
-//      Snapshot (one Input each), queue again after MatchEnd.
+//      second, queue on Welcome, answer every Snapshot with the module's
+//      bot_input for their seat (at most one Input each; none when it has
+//      nothing to send, e.g. not its turn), queue again after MatchEnd.
 //   3. After --warmup s, every --kill-every s for --duration s: SIGKILL the
 //      worker that owns the most Running matches (read from the live
 //      shared-memory segment), recording the matches it owned.
@@ -56,9 +62,10 @@
 #include <unordered_set>
 #include <vector>
 
+#include "client/lib/skirmish_client.h"
+#include "module/module.h"
 #include "shm/atomic_field.h"
 #include "shm/segment.h"
-#include "client/lib/skirmish_client.h"
 
 namespace {
 
@@ -94,9 +101,36 @@ struct Opts {
   double duration_s = 60;
   double drain_s = 20;
   int workers = 2;
-  int time_limit_s = 15;
+  int time_limit_s = 15;  // the arena's game.params.time_limit_s; for any game the longest a match may last
   double margin_s = 3;
+  std::string game = "arena";           // [game] module
+  int match_size = 0;                   // 0: 4, clamped to the module's range
+  std::vector<std::string> params;      // --param key=value: [game.params] overrides
+  // Resolved at start (resolve_game).
+  const skirmish_game_v1_t* table = nullptr;
 };
+
+// Loads the module the server will host, to learn its name, player range
+// and bot, and settles the match size. False with one line in `error`.
+bool resolve_game(Opts& o, std::string& error) {
+  auto m = module::load(o.game, module::Limits{.max_state_bytes = 1u << 20}, error);
+  if (!m) return false;
+  o.table = m->game;
+  if (o.match_size == 0) o.match_size = std::clamp<int>(4, o.table->min_players, o.table->max_players);
+  if (o.match_size < o.table->min_players || o.match_size > o.table->max_players) {
+    error = fmt("--match-size %d: %s takes %u..%u players", o.match_size, o.table->name, o.table->min_players,
+                o.table->max_players);
+    return false;
+  }
+  for (const std::string& kv : o.params)
+    if (kv.find('=') == std::string::npos || kv.front() == '=') {
+      error = "--param " + kv + ": expected key=value";
+      return false;
+    }
+  return true;
+}
+
+bool is_arena(const Opts& o) { return o.table != nullptr && std::string_view(o.table->name) == "arena"; }
 
 std::string exe_dir() {
   char buf[4096];
@@ -119,7 +153,8 @@ std::string shell_quote(const std::string& s) {
 // ---------------------------------------------------------------- config
 
 // configs/loadtest.toml with `key = value` lines replaced (as the tests'
-// GameConfig does). Empty string and `error` set on failure.
+// GameConfig does) and the body of [game.params] rewritten for the game.
+// Empty string and `error` set on failure.
 std::string write_config(const Opts& o, const std::string& path, std::string& error) {
   std::ifstream in(o.base_config);
   if (!in) {
@@ -129,10 +164,44 @@ std::string write_config(const Opts& o, const std::string& path, std::string& er
   std::stringstream ss;
   ss << in.rdbuf();
   std::string text = ss.str();
+  // [game.params]: the arena's keys of the base config, with a short match
+  // in a small field; another game's own defaults. Then --param.
+  std::vector<std::pair<std::string, std::string>> params;
+  if (is_arena(o)) {
+    const std::regex kv("(?:^|\n)([a-z_]+) *= *([^#\n]*[^#\n ])");
+    const auto at = text.find("\n[game.params]");
+    const auto end = at == std::string::npos ? at : text.find("\n[", at + 1);
+    const std::string body = at == std::string::npos ? "" : text.substr(at + 15, end - at - 15);
+    for (std::sregex_iterator it(body.begin(), body.end(), kv), last; it != last; ++it)
+      params.emplace_back((*it)[1].str(), (*it)[2].str());
+    for (auto& [k, v] : params) {
+      if (k == "time_limit_s") v = std::to_string(o.time_limit_s);
+      if (k == "width" || k == "height") v = "20000";
+    }
+  }
+  for (const std::string& p : o.params) {
+    const auto eq = p.find('=');
+    std::string k = p.substr(0, eq), v = p.substr(eq + 1);
+    auto it = std::find_if(params.begin(), params.end(), [&](const auto& e) { return e.first == k; });
+    if (it != params.end())
+      it->second = v;
+    else
+      params.emplace_back(k, v);
+  }
+  {
+    const auto at = text.find("\n[game.params]");
+    if (at == std::string::npos) {
+      error = o.base_config + " has no [game.params] table";
+      return {};
+    }
+    const auto end = text.find("\n[", at + 1);
+    std::string body = "\n[game.params]\n";
+    for (const auto& [k, v] : params) body += k + " = " + v + "\n";
+    text = text.substr(0, at) + body + (end == std::string::npos ? "" : text.substr(end));
+  }
   const std::map<std::string, std::string> overrides{
-      {"time_limit_s", std::to_string(o.time_limit_s)},
-      {"arena_width", "20000"},
-      {"arena_height", "20000"},
+      {"module", "\"" + o.game + "\""},
+      {"match_size", std::to_string(o.match_size)},
       {"max_wait_ms", "2000"},
   };
   for (const auto& [key, value] : overrides) {
@@ -228,6 +297,7 @@ struct MatchInfo {
 
 struct Bot {
   uint32_t index = 0;
+  uint64_t rng = 1;  // the module's bot_input state (never 0)
   std::unique_ptr<Client> c;
   uint32_t player_id = 0;
   bool welcomed = false;   // a first Welcome
@@ -351,7 +421,7 @@ class Bench {
   std::vector<Kill> kills_;
   std::vector<double> resume_ms_;
   uint64_t drops_ = 0, drops_in_match_ = 0, reseated_ = 0, stray_snapshots_ = 0, match_end_unknown_ = 0;
-  uint64_t snapshots_ = 0, inputs_sent_ = 0, inputs_refused_ = 0;
+  uint64_t snapshots_ = 0, inputs_sent_ = 0, inputs_refused_ = 0, bot_idle_ = 0;
   uint64_t queue_probes_ = 0, tickets_lost_ = 0, tickets_lost_acked_ = 0, stuck_in_match_ = 0, missed_match_end_on_resume_ = 0;
   uint64_t ended_at_resume_ = 0, end_after_resume_ = 0;
   void end_overdue(Bot& b, const char* why);
@@ -386,6 +456,7 @@ class Bench {
   double lag_max_ = 0, lag_max_at_s_ = 0;
   // Totals taken from the clients before they are destroyed.
   uint64_t give_ups_ = 0, resumes_ = 0, reconnect_attempts_ = 0, missing_base_ = 0, write_queue_full_ = 0;
+  uint64_t bad_delta_ = 0, snaps_full_ = 0, snaps_delta_ = 0, snap_bytes_full_ = 0, snap_bytes_delta_ = 0;
   std::unordered_set<uint32_t> gave_up_ids_;
   std::map<int, int> closed_reasons_;
   int bots_in_match_end_ = 0, bots_queued_end_ = 0, bots_reconnecting_end_ = 0, bots_closed_end_ = 0;
@@ -675,6 +746,11 @@ void Bench::finish() {
     resumes_ += s.resumes;
     reconnect_attempts_ += s.reconnect_attempts;
     missing_base_ += s.snapshots_missing_base;
+    bad_delta_ += s.snapshots_bad_delta;
+    snaps_full_ += s.snapshots_full;
+    snaps_delta_ += s.snapshots_delta;
+    snap_bytes_full_ += s.snapshot_bytes_full;
+    snap_bytes_delta_ += s.snapshot_bytes_delta;
     write_queue_full_ += s.write_queue_full;
     if (s.reconnect_give_ups > 0) gave_up_ids_.insert(b.player_id);
     if (b.closed) {
@@ -740,6 +816,7 @@ void Bench::make_bot(uint32_t i) {
   auto bp = std::make_unique<Bot>();
   Bot* b = bp.get();
   b->index = i;
+  b->rng = 0x9E3779B97F4A7C15ull * (uint64_t(i) + 1) | 1;
   client::Options opt;
   opt.name = "chaos" + std::to_string(i);
   opt.reconnect.enabled = true;
@@ -974,29 +1051,20 @@ void Bench::on_queue_status(Bot& b, const proto::QueueStatus& s) {
   }
 }
 
+// The module's own bot decides (the arena's steers to the nearest coin and
+// tags whoever is close; battleship's fires on its turn only).
 void Bench::steer(Bot& b, const client::World& w) {
-  const proto::Entity* me = w.find(b.slot);
-  if (me == nullptr) return;
-  const proto::Entity* best = nullptr;
-  int64_t best_d = INT64_MAX;
-  bool near_player = false;
-  for (const auto& e : w.entities) {
-    const int64_t dx = int64_t(e.x()) - me->x(), dy = int64_t(e.y()) - me->y();
-    const int64_t d = dx * dx + dy * dy;
-    if (e.kind() == proto::EntityKind::Coin && d < best_d) {
-      best_d = d;
-      best = &e;
-    }
-    if (e.kind() == proto::EntityKind::Player && e.id() != b.slot && d < 1500LL * 1500) near_player = true;
+  const skirmish_game_v1_t* t = o_.table;
+  if (t == nullptr || t->bot_input == nullptr) return;
+  uint8_t in[SKIRMISH_MAX_INPUT_BYTES];
+  const uint32_t cap = b.c->max_input_bytes() > 0 ? std::min<uint32_t>(sizeof in, b.c->max_input_bytes()) : sizeof in;
+  const uint32_t n = t->bot_input(w.data(), w.size(), b.slot, &b.rng, in, cap);
+  if (b.rng == 0) b.rng = 1;
+  if (n == 0 || n > cap) {
+    ++bot_idle_;
+    return;
   }
-  int mx = 0, my = 0;
-  if (best != nullptr) {
-    const int64_t dx = int64_t(best->x()) - me->x(), dy = int64_t(best->y()) - me->y();
-    const int64_t mag = std::max<int64_t>({std::abs(dx), std::abs(dy), 1});
-    mx = int(dx * 100 / mag);
-    my = int(dy * 100 / mag);
-  }
-  if (b.c->send_input(int8_t(mx), int8_t(my), near_player ? 1 : 0) == 0)
+  if (b.c->send_input(in, n) == 0)
     ++inputs_sent_;
   else
     ++inputs_refused_;
@@ -1130,8 +1198,16 @@ void Bench::print_report() {
   auto line = [](const char* key, const std::string& value) { std::printf("%-34s %s\n", key, value.c_str()); };
 
   std::printf("\n== skirmish-bench-chaos: what survived ==\n");
-  line("run:", fmt("%d bots, %d workers, time_limit_s %d, %.1f s of bots (warm-up %.0f + kills %.0f + drain %.0f)",
-                   o_.bots, o_.workers, o_.time_limit_s, run_wall_s_, o_.warmup_s, o_.duration_s, o_.drain_s));
+  line("game:", fmt("%s %s, %d players per match, bot_input %s%s", o_.table->name, o_.table->version, o_.match_size,
+                    o_.table->bot_input != nullptr ? "yes" : "NONE (the bots sent no input)",
+                    o_.params.empty() ? "" : (", params " + [&] {
+                      std::string p;
+                      for (const auto& kv : o_.params) p += (p.empty() ? "" : " ") + kv;
+                      return p;
+                    }()).c_str()));
+  line("run:", fmt("%d bots, %d workers, %s %d s, %.1f s of bots (warm-up %.0f + kills %.0f + drain %.0f)", o_.bots,
+                   o_.workers, is_arena(o_) ? "time_limit_s" : "longest match", o_.time_limit_s, run_wall_s_,
+                   o_.warmup_s, o_.duration_s, o_.drain_s));
   line("at warm-up end:", fmt("%d of %d bots welcomed, %d in a match", welcomed_at_warmup_, o_.bots,
                               in_match_at_warmup_));
   int kills_sent = 0;
@@ -1174,8 +1250,11 @@ void Bench::print_report() {
            started, cutoff_s, end_s_, o_.time_limit_s, o_.margin_s));
   line("matches completed:", fmt("%d of %d  (%.2f %%; a MatchEnd received by at least one bot)", completed, started,
                                  started ? 100.0 * completed / started : 0.0));
-  line("  end reasons:", fmt("score limit %d, time limit %d, abandoned %d", reasons[proto::EndReason::ScoreLimit],
-                             reasons[proto::EndReason::TimeLimit], reasons[proto::EndReason::Abandoned]));
+  line("  end reasons:", fmt("completed %d, score limit %d, time limit %d, abandoned %d, shutdown deadline %d, "
+                             "game error %d",
+                             reasons[proto::EndReason::Completed], reasons[proto::EndReason::ScoreLimit],
+                             reasons[proto::EndReason::TimeLimit], reasons[proto::EndReason::Abandoned],
+                             reasons[proto::EndReason::ShutdownDeadline], reasons[proto::EndReason::GameError]));
   line("  not counted (started later):", fmt("%d, of which %d completed before the end", late_started,
                                              late_completed));
   line("  seats in incomplete matches:", fmt("%d  (counted matches with no MatchEnd by the end; %d of those matches "
@@ -1313,13 +1392,19 @@ void Bench::print_report() {
   line("watchdog:", fmt("%llu queue probes of bots waiting > 10 s, %llu bots stuck in a silent match "
                         "(> 5 s without a snapshot)",
                         (unsigned long long)queue_probes_, (unsigned long long)stuck_in_match_));
-  line("client traffic:", fmt("%llu snapshots (%llu of another match), %llu deltas skipped (missing base), "
-                              "%llu inputs sent, %llu refused (%llu write queue full), %llu MatchEnd of a match no bot saw start, "
-                              "%u connect errors",
+  line("client traffic:", fmt("%llu snapshots (%llu of another match), %llu deltas skipped (%llu missing base, %llu "
+                              "bad), %llu inputs sent, %llu refused (%llu write queue full), %llu snapshots the bot "
+                              "had nothing for, %llu MatchEnd of a match no bot saw start, %u connect errors",
                               (unsigned long long)snapshots_, (unsigned long long)stray_snapshots_,
-                              (unsigned long long)missing_base_, (unsigned long long)inputs_sent_,
+                              (unsigned long long)(missing_base_ + bad_delta_), (unsigned long long)missing_base_,
+                              (unsigned long long)bad_delta_, (unsigned long long)inputs_sent_,
                               (unsigned long long)inputs_refused_, (unsigned long long)write_queue_full_,
-                              (unsigned long long)match_end_unknown_, connect_errors_));
+                              (unsigned long long)bot_idle_, (unsigned long long)match_end_unknown_, connect_errors_));
+  auto per = [](uint64_t bytes, uint64_t n) { return n > 0 ? double(bytes) / double(n) : 0.0; };
+  line("bytes per snapshot:", fmt("full %.1f (%llu frames), delta %.1f (%llu frames); frame bytes with the length "
+                                  "header",
+                                  per(snap_bytes_full_, snaps_full_), (unsigned long long)snaps_full_,
+                                  per(snap_bytes_delta_, snaps_delta_), (unsigned long long)snaps_delta_));
   line("bench loop lag (50 ms timer):", fmt("p50 %.1f ms, p99 %.1f ms, max %.1f ms (at t=%.2f s); bench CPU %.0f %% "
                                             "of one core",
                                             pct(lag_ms_, 0.5), pct(lag_ms_, 0.99), vmax(lag_ms_), lag_max_at_s_,
@@ -1357,7 +1442,7 @@ void Bench::print_report() {
 int main(int argc, char** argv) {
   Opts o;
   o.server = exe_dir() + "/../server/skirmish-server";
-  CLI::App app{"skirmish-bench-chaos: bots play 4-player matches while a worker is killed with -9 every few "
+  CLI::App app{"skirmish-bench-chaos: bots play matches of a game module while a worker is killed with -9 every few "
                "seconds; prints what survived"};
   app.add_option("--server", o.server, "skirmish-server binary")->capture_default_str();
   app.add_option("--config", o.base_config, "base config (keys are overridden)")->capture_default_str();
@@ -1372,13 +1457,26 @@ int main(int argc, char** argv) {
   app.add_option("--drain", o.drain_s, "seconds after the kills for matches in flight to end")
       ->check(CLI::Range(0.0, 600.0))->capture_default_str();
   app.add_option("--workers", o.workers, "server worker processes")->check(CLI::Range(1, 64))->capture_default_str();
-  app.add_option("--time-limit", o.time_limit_s, "game.time_limit_s of the config")->check(CLI::Range(5, 3600))
+  app.add_option("--time-limit", o.time_limit_s,
+                 "the arena's game.params.time_limit_s; for another game, the longest a match may last (which "
+                 "matches had time to end)")
+      ->check(CLI::Range(5, 3600))
       ->capture_default_str();
+  app.add_option("--game", o.game, "game module the server hosts: a bundled name (arena, battleship) or a path")
+      ->capture_default_str();
+  app.add_option("--match-size", o.match_size, "players per match (default 4 within the module's range)")
+      ->check(CLI::Range(1, 16));
+  app.add_option("--param", o.params, "KEY=VALUE of [game.params] (repeatable)");
   app.add_option("--margin", o.margin_s, "seconds of slack when deciding which matches had time to end")
       ->check(CLI::Range(0.0, 600.0))->capture_default_str();
   app.add_option("--server-log", o.server_log, "also write the server's log to this file");
   CLI11_PARSE(app, argc, argv);
 
+  std::string error;
+  if (!resolve_game(o, error)) {
+    std::fprintf(stderr, "bench-chaos: %s\n", error.c_str());
+    return 2;
+  }
   signal(SIGPIPE, SIG_IGN);
   std::string cmd;
   for (int i = 0; i < argc; ++i) cmd += (i ? " " : "") + shell_quote(argv[i]);

@@ -72,7 +72,8 @@ int main(int argc, char** argv) {
   app.add_option("--duration", o.duration_s, "seconds from the first connect to the stop")
       ->check(CLI::Range(1.0, 86400.0))
       ->capture_default_str();
-  app.add_option("--seed", o.seed, "seed of the random walks")->capture_default_str();
+  app.add_option("--seed", o.seed, "seed of the bots' generators (handed to the game's bot_input)")
+      ->capture_default_str();
   app.add_option("--threads", o.threads, "threads, one libuv loop each")->check(CLI::Range(1u, 64u))->capture_default_str();
   app.add_option("--rate", o.rate, "inputs per second per bot on a clock (open model); 0 = one per snapshot")
       ->check(CLI::Range(0.0, 1000.0))
@@ -140,11 +141,12 @@ int main(int argc, char** argv) {
   const TreeSample idle = sample_tree(o.server_pid);
   run.server_pss_idle_kib = idle.pss_kib;
 
+  Games games;  // the modules the bots play, loaded as MatchFound names them
   std::vector<std::unique_ptr<Shard>> shards;
   uint32_t first = 0;
   for (uint32_t i = 0; i < o.threads; ++i) {
     const uint32_t n = o.bots / o.threads + (i < o.bots % o.threads ? 1 : 0);
-    shards.push_back(std::make_unique<Shard>(o, i, first, n));
+    shards.push_back(std::make_unique<Shard>(o, &games, i, first, n));
     first += n;
   }
   const auto t0 = Clock::now();
@@ -247,6 +249,7 @@ int main(int argc, char** argv) {
     std::fflush(stdout);
   }
   run.elapsed_s = std::chrono::duration<double>(Clock::now() - t0).count();
+  run.games = games.list();
   if (steady_secs > 0) {
     run.self_cpu_cores = steady_self_cpu / steady_secs;
     if (steady_samples > 0) {
@@ -269,6 +272,13 @@ int main(int argc, char** argv) {
                                std::to_string(o.max_error_rate));
   if (m.connect_welcome.count() == 0) run.slo_failures.push_back("no bot ever got Welcome");
 
+  for (const GameInfo& g : run.games) std::printf("game:                            %s\n", describe_game(g).c_str());
+  if (run.games.empty()) std::printf("game:                            none (no MatchFound)\n");
+  std::printf("snapshots:                       %s\n", snapshot_summary(m).c_str());
+  if (m.matches_without_bot > 0)
+    std::printf("note: %llu matches of a game without bot_input (or without its module here): no input sent in "
+                "them, so they add nothing to input->snapshot\n",
+                (unsigned long long)m.matches_without_bot);
   std::printf("input->snapshot (after warm-up): %s\n", summary_ms(run.steady.input_snapshot).c_str());
   std::printf("ping RTT:                        %s\n", summary_ms(run.steady.ping_rtt).c_str());
   std::printf("connect->Welcome:                %s\n", summary_ms(m.connect_welcome).c_str());

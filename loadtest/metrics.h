@@ -23,7 +23,16 @@ struct Metrics {
 
   uint64_t frames_in = 0, frames_out = 0, bytes_in = 0, bytes_out = 0;
   uint64_t inputs_sent = 0;
+  uint64_t bot_idle = 0;           // times the game's bot_input had nothing to send (not its turn, say)
   uint64_t snapshots = 0;
+  // Snapshot sizes, from the client library's counters: frames (with the
+  // 4-byte length header) of full views and of deltas applied, and the
+  // views they rebuilt (the game's bytes, whatever the encoding).
+  uint64_t snapshots_full = 0, snapshots_delta = 0;
+  uint64_t snapshot_bytes_full = 0, snapshot_bytes_delta = 0;
+  uint64_t snapshots_missing_base = 0, snapshots_bad_delta = 0;
+  uint64_t view_bytes = 0;         // sum of the views' sizes over `snapshots`
+  uint64_t matches_without_bot = 0;  // matches whose game has no bot_input (or no module here): no input sent
   uint64_t matches_found = 0;
   uint64_t matches_ended = 0;
   uint64_t connect_failures = 0;   // connect or handshake never reached Welcome
@@ -50,7 +59,16 @@ struct Metrics {
     bytes_in += o.bytes_in;
     bytes_out += o.bytes_out;
     inputs_sent += o.inputs_sent;
+    bot_idle += o.bot_idle;
     snapshots += o.snapshots;
+    snapshots_full += o.snapshots_full;
+    snapshots_delta += o.snapshots_delta;
+    snapshot_bytes_full += o.snapshot_bytes_full;
+    snapshot_bytes_delta += o.snapshot_bytes_delta;
+    snapshots_missing_base += o.snapshots_missing_base;
+    snapshots_bad_delta += o.snapshots_bad_delta;
+    view_bytes += o.view_bytes;
+    matches_without_bot += o.matches_without_bot;
     matches_found += o.matches_found;
     matches_ended += o.matches_ended;
     connect_failures += o.connect_failures;

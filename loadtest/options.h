@@ -12,7 +12,7 @@ struct Options {
   uint32_t bots = 100;
   double ramp = 500;          // bots connected per second (all threads together)
   double duration_s = 30;     // from the first connect to the stop
-  uint64_t seed = 1;          // random walks and jitter
+  uint64_t seed = 1;          // the bots' generators (bot_input rng)
   uint32_t threads = 1;       // one libuv loop (and a share of the bots) each
   double rate = 0;            // inputs per second per bot on a clock (open model); 0 = one per snapshot
   double ping_interval_s = 1; // each bot pings this often (Ping RTT histogram)

@@ -15,6 +15,7 @@ namespace {
 using nlohmann::json;
 
 double ms(uint64_t ns) { return double(ns) / 1e6; }
+double mean(uint64_t sum, uint64_t n) { return n > 0 ? double(sum) / double(n) : 0.0; }
 
 json hist_json(const Histogram& h, double scale = 1e-6) {
   return json{{"count", h.count()},
@@ -42,7 +43,19 @@ json metrics_json(const Metrics& m) {
               {"bytes_in", m.bytes_in},
               {"bytes_out", m.bytes_out},
               {"inputs_sent", m.inputs_sent},
+              {"bot_idle", m.bot_idle},
               {"snapshots", m.snapshots},
+              {"snapshot_bytes",
+               {{"full", {{"count", m.snapshots_full},
+                          {"bytes", m.snapshot_bytes_full},
+                          {"mean", mean(m.snapshot_bytes_full, m.snapshots_full)}}},
+                {"delta", {{"count", m.snapshots_delta},
+                           {"bytes", m.snapshot_bytes_delta},
+                           {"mean", mean(m.snapshot_bytes_delta, m.snapshots_delta)}}},
+                {"view_mean", mean(m.view_bytes, m.snapshots)},
+                {"missing_base", m.snapshots_missing_base},
+                {"bad_delta", m.snapshots_bad_delta}}},
+              {"matches_without_bot", m.matches_without_bot},
               {"matches_found", m.matches_found},
               {"matches_ended", m.matches_ended},
               {"connect_failures", m.connect_failures},
@@ -135,6 +148,27 @@ std::string summary_ms(const Histogram& h) {
   return b;
 }
 
+std::string describe_game(const GameInfo& g) {
+  std::string s = g.name.empty() ? std::string("(no name)") : g.name;
+  if (g.table == nullptr) return s + ": no module here (" + g.error + "): the bots sent no input";
+  s += " " + g.module_version + " (" + g.module_path + ")";
+  s += g.has_bot_input() ? ": inputs from its bot_input" : ": the module has no bot_input: the bots sent no input";
+  if (!g.note.empty()) s += "; " + g.note;
+  return s;
+}
+
+std::string snapshot_summary(const Metrics& m) {
+  char b[256];
+  std::snprintf(b, sizeof b,
+                "full %llu, mean %.1f bytes; delta %llu, mean %.1f bytes; view mean %.1f bytes; %llu missing base, "
+                "%llu bad delta",
+                (unsigned long long)m.snapshots_full, mean(m.snapshot_bytes_full, m.snapshots_full),
+                (unsigned long long)m.snapshots_delta, mean(m.snapshot_bytes_delta, m.snapshots_delta),
+                mean(m.view_bytes, m.snapshots), (unsigned long long)m.snapshots_missing_base,
+                (unsigned long long)m.snapshots_bad_delta);
+  return b;
+}
+
 bool write_json(const Run& run, const std::string& path, std::string& error) {
   const Options& o = run.opts;
   json j;
@@ -161,6 +195,17 @@ bool write_json(const Run& run, const std::string& path, std::string& error) {
                  {"pss_idle_kib", run.server_pss_idle_kib},
                  {"pss_kib", run.server_pss_kib},
                  {"pss_per_bot_kib", run.server_pss_per_bot_kib}};
+  json games = json::array();
+  for (const GameInfo& g : run.games)
+    games.push_back({{"name", g.name},
+                     {"server_version", g.server_version},
+                     {"module_version", g.module_version},
+                     {"module_path", g.module_path},
+                     {"loaded", g.table != nullptr},
+                     {"bot_input", g.has_bot_input()},
+                     {"error", g.error},
+                     {"note", g.note}});
+  j["games"] = games;
   j["loadtest_cpu_cores"] = run.self_cpu_cores;
   j["total"] = metrics_json(run.total);
   j["steady"] = metrics_json(run.steady);
@@ -234,6 +279,8 @@ bool write_html(const Run& run, const std::string& path, std::string& error) {
     << " &middot; server " << esc(run.server_version.empty() ? "?" : run.server_version) << " at "
     << esc(run.opts.host) << ":" << run.opts.port << " &middot; " << esc(run.machine.cpu_model) << ", "
     << run.machine.cpus << " CPUs</p>\n";
+  for (const GameInfo& g : run.games) o << "<p>game " << esc(describe_game(g)) << "</p>\n";
+  if (run.games.empty()) o << "<p>game: no match was found</p>\n";
   o << "<p class=\"" << (run.slo_failures.empty() ? "ok\">SLOs met" : "fail\">SLOs missed: ");
   for (const std::string& f : run.slo_failures) o << esc(f) << "; ";
   o << "</p>\n<h2>Latency after the warm-up (ms)</h2>\n<table><tr><th>metric</th><th>n</th><th>p50</th><th>p90</th>"
@@ -253,6 +300,16 @@ bool write_html(const Run& run, const std::string& path, std::string& error) {
   kv("bytes in / out", std::to_string(run.total.bytes_in) + " / " + std::to_string(run.total.bytes_out));
   kv("matches found / ended", std::to_string(run.total.matches_found) + " / " + std::to_string(run.total.matches_ended));
   kv("snapshot rate per bot (Hz, p50)", fmt(double(run.total.snapshot_rate.quantile(0.5)) / 1000.0, 1));
+  const Metrics& t = run.total;
+  kv("snapshots full: count / mean bytes", std::to_string(t.snapshots_full) + " / " +
+                                               fmt(mean(t.snapshot_bytes_full, t.snapshots_full), 1));
+  kv("snapshots delta: count / mean bytes", std::to_string(t.snapshots_delta) + " / " +
+                                                fmt(mean(t.snapshot_bytes_delta, t.snapshots_delta), 1));
+  kv("view size (bytes, mean)", fmt(mean(t.view_bytes, t.snapshots), 1));
+  kv("deltas skipped: missing base / bad", std::to_string(t.snapshots_missing_base) + " / " +
+                                               std::to_string(t.snapshots_bad_delta));
+  kv("inputs sent / bot had none", std::to_string(t.inputs_sent) + " / " + std::to_string(t.bot_idle));
+  kv("matches with no bot_input", std::to_string(t.matches_without_bot));
   kv("errors / drops / failed connects", std::to_string(run.total.error_total()) + " / " +
                                             std::to_string(run.total.drops) + " / " +
                                             std::to_string(run.total.connect_failures));

@@ -8,6 +8,7 @@
 #include "loadtest/metrics.h"
 #include "loadtest/options.h"
 #include "loadtest/proc_stats.h"
+#include "loadtest/shard.h"
 
 namespace skirmish::loadtest {
 
@@ -28,6 +29,7 @@ struct Run {
   Options opts;
   Machine machine;
   std::string server_version;  // from Welcome, "" if none came
+  std::vector<GameInfo> games; // the games MatchFound named, as loaded here
   std::string started_at;      // UTC, ISO 8601
   double elapsed_s = 0;
   Metrics total;   // the whole run
@@ -47,6 +49,11 @@ struct Run {
 
 // Percentile summary of a histogram of nanoseconds, in milliseconds.
 std::string summary_ms(const Histogram& h);
+// "arena 1.0.0 (build/games/arena.so): inputs from its bot_input", or what
+// kept the bots from playing it.
+std::string describe_game(const GameInfo& g);
+// Snapshots full and delta: counts and mean bytes per frame, the mean view.
+std::string snapshot_summary(const Metrics& m);
 
 bool write_json(const Run& run, const std::string& path, std::string& error);
 bool write_html(const Run& run, const std::string& path, std::string& error);

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "module/module.h"
+
 namespace skirmish::loadtest {
 
 namespace {
@@ -14,7 +16,59 @@ constexpr uint32_t kPending = 32;      // inputs awaiting their snapshot, per bo
 
 uint64_t now_ns() { return uv_hrtime(); }
 
+// A bundled module's name as module.h resolves it: anything else (a '/', a
+// ".so", odd bytes) could make load() open a path of the server's choosing.
+bool module_name_ok(std::string_view n) {
+  if (n.empty() || n.size() > 32) return false;
+  for (char ch : n)
+    if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_' || ch == '-')) return false;
+  return true;
+}
+
 }  // namespace
+
+const GameInfo* Games::get(std::string_view name, std::string_view server_version) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const GameInfo& g : games_)
+    if (g.name == name) return &g;
+  if (games_.size() >= kMaxGames) {
+    if (refused_.error.empty()) {  // written once: shards read it without the lock
+      refused_.name = "(other)";
+      refused_.error = "more than " + std::to_string(kMaxGames) + " game names: not loaded";
+    }
+    return &refused_;
+  }
+  GameInfo& g = games_.emplace_back();
+  g.name = std::string(name);
+  g.server_version = std::string(server_version);
+  if (name.empty()) {
+    g.error = "MatchFound names no game";
+  } else if (!module_name_ok(name)) {
+    g.error = "not a bundled module name ([a-z0-9_-]{1,32}): not loaded";
+  } else {
+    std::string error;
+    // The server checks state_bytes against its own limit; a bot only needs
+    // the table (views are at most SKIRMISH_MAX_VIEW_BYTES whatever it says).
+    auto m = module::load(g.name, module::Limits{.max_state_bytes = 1u << 30}, error);
+    if (m) {
+      g.table = m->game;
+      g.module_path = m->path;
+      g.module_version = m->game->version;
+      if (!g.server_version.empty() && g.server_version != g.module_version)
+        g.note = "the server runs version " + g.server_version + ", the module loaded here is " + g.module_version;
+    } else {
+      g.error = error + " (SKIRMISH_GAMES_DIR names the folder of " + g.name + ".so)";
+    }
+  }
+  return &g;
+}
+
+std::vector<GameInfo> Games::list() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<GameInfo> out(games_.begin(), games_.end());
+  if (!refused_.error.empty()) out.push_back(refused_);
+  return out;
+}
 
 struct Shard::Bot {
   enum class Phase : uint8_t { Waiting, Connecting, Idle, Queued, Playing, Closed };
@@ -28,10 +82,7 @@ struct Shard::Bot {
   uint32_t ping_nonce = 0;
   bool status_asked = false;  // QueueStatus asked after a resume, not yet answered
   bool churning = false;      // closed by --churn: joins again as a new player once closed
-  uint8_t slot = 0;
-  // Random walk.
-  int8_t mx = 0, my = 0;
-  uint16_t walk_left = 0;
+  const GameInfo* game = nullptr;  // of the current match
   // Inputs sent and not yet seen applied: a ring of (seq, send time).
   uint32_t pend_seq[kPending];
   uint64_t pend_ns[kPending];
@@ -43,7 +94,6 @@ struct Shard::Bot {
 
   Bot(Shard* s, uint32_t bot_id, uint64_t seed) : shard(s), id(bot_id), rng(seed * 0x9E3779B97F4A7C15ull + bot_id + 1) {
     if (rng == 0) rng = 1;
-    slot = uint8_t(bot_id % kClockSlots);
     client::Options o;
     o.name = s->opts_.name_prefix + std::to_string(bot_id);
     o.reconnect.enabled = true;
@@ -84,6 +134,11 @@ struct Shard::Bot {
       ++shard->local_.matches_found;
       phase = Phase::Playing;
       match_id = m.match_id();
+      const auto* gname = m.game();
+      const auto* gver = m.game_version();
+      game = shard->game(gname != nullptr ? gname->string_view() : std::string_view(),
+                         gver != nullptr ? gver->string_view() : std::string_view());
+      if (!game->has_bot_input()) ++shard->local_.matches_without_bot;
       match_snapshots = 0;
       pend_n = 0;
     };
@@ -117,13 +172,6 @@ struct Shard::Bot {
     };
   }
 
-  uint64_t next() {
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
-  }
-
   void connect() {
     phase = Phase::Connecting;
     pend_n = 0;
@@ -143,16 +191,22 @@ struct Shard::Bot {
     }
   }
 
+  // The game's bot decides from the newest view of this match; nothing is
+  // sent before the first view, or when the game has no bot_input.
   void send_input() {
     if (phase != Phase::Playing || c->state() != client::State::Ready) return;
-    if (walk_left == 0) {
-      mx = int8_t(int(next() % 201) - 100);
-      my = int8_t(int(next() % 201) - 100);
-      walk_left = uint16_t(5 + next() % 56);
+    if (game == nullptr || !game->has_bot_input()) return;
+    const client::World* w = c->world();
+    if (w == nullptr || w->match_id != match_id) return;
+    uint8_t in[SKIRMISH_MAX_INPUT_BYTES];
+    const uint32_t cap = c->max_input_bytes() > 0 ? std::min<uint32_t>(sizeof in, c->max_input_bytes()) : sizeof in;
+    const uint32_t n = game->table->bot_input(w->data(), w->size(), c->slot(), &rng, in, cap);
+    if (rng == 0) rng = 1;  // the ABI promises the module a non-zero state
+    if (n == 0 || n > cap) {
+      ++shard->local_.bot_idle;
+      return;
     }
-    --walk_left;
-    const uint8_t buttons = next() % 8 == 0 ? 1 : 0;
-    if (c->send_input(mx, my, buttons) != 0) return;
+    if (c->send_input(in, n) != 0) return;
     ++shard->local_.inputs_sent;
     if (pend_n == kPending) {  // the oldest never came back in time: forget it
       pend_head = (pend_head + 1) % kPending;
@@ -167,6 +221,7 @@ struct Shard::Bot {
   void on_snapshot(const client::World& w) {
     const uint64_t now = now_ns();
     ++shard->local_.snapshots;
+    shard->local_.view_bytes += w.size();
     if (match_snapshots++ == 0) first_snapshot_ns = now;
     last_snapshot_ns = now;
     while (pend_n > 0 && pend_seq[pend_head] <= w.last_input_seq) {
@@ -182,8 +237,13 @@ struct Shard::Bot {
   }
 };
 
-Shard::Shard(const Options& opts, uint32_t index, uint32_t first_bot, uint32_t bots)
-    : opts_(opts), index_(index), first_bot_(first_bot), n_bots_(bots) {}
+Shard::Shard(const Options& opts, Games* games, uint32_t index, uint32_t first_bot, uint32_t bots)
+    : opts_(opts), games_(games), index_(index), first_bot_(first_bot), n_bots_(bots) {}
+
+const GameInfo* Shard::game(std::string_view name, std::string_view server_version) {
+  if (last_game_ == nullptr || last_game_->name != name) last_game_ = games_->get(name, server_version);
+  return last_game_;
+}
 
 Shard::~Shard() { join(); }
 
@@ -298,6 +358,7 @@ void Shard::on_pings() {
 
 void Shard::on_publish() {
   uint64_t fi = 0, fo = 0, bi = 0, bo = 0, wqf = 0;
+  Snap sn;
   Gauges g;
   for (const auto& b : bots_) {
     const auto& st = b->c->stats();
@@ -306,6 +367,12 @@ void Shard::on_publish() {
     bi += st.bytes_in;
     bo += st.bytes_out;
     wqf += st.write_queue_full;
+    sn.full += st.snapshots_full;
+    sn.delta += st.snapshots_delta;
+    sn.bytes_full += st.snapshot_bytes_full;
+    sn.bytes_delta += st.snapshot_bytes_delta;
+    sn.missing_base += st.snapshots_missing_base;
+    sn.bad_delta += st.snapshots_bad_delta;
     switch (b->phase) {
       case Bot::Phase::Waiting:
       case Bot::Phase::Connecting: ++g.connecting; break;
@@ -325,6 +392,13 @@ void Shard::on_publish() {
   last_bytes_in_ = bi;
   last_bytes_out_ = bo;
   last_wqf_ = wqf;
+  local_.snapshots_full = sn.full - last_snap_.full;
+  local_.snapshots_delta = sn.delta - last_snap_.delta;
+  local_.snapshot_bytes_full = sn.bytes_full - last_snap_.bytes_full;
+  local_.snapshot_bytes_delta = sn.bytes_delta - last_snap_.bytes_delta;
+  local_.snapshots_missing_base = sn.missing_base - last_snap_.missing_base;
+  local_.snapshots_bad_delta = sn.bad_delta - last_snap_.bad_delta;
+  last_snap_ = sn;
   std::lock_guard<std::mutex> lock(mu_);
   pending_.merge(local_);
   local_ = Metrics();

@@ -1,36 +1,80 @@
 // A shard: one thread, one libuv loop, a share of the bots.
 //
 // Each bot is a real player on the client library: it connects (at the
-// ramp rate), sends Hello, queues, plays every match it is given with a
-// random-walk input, acknowledges snapshots (the library does), queues
-// again after MatchEnd, pings now and then, and resumes by itself after a
-// drop. Inputs go out either one per received snapshot (closed model, the
+// ramp rate), sends Hello, queues, plays every match it is given, whatever
+// the game, acknowledges snapshots (the library does), queues again after
+// MatchEnd, pings now and then, and resumes by itself after a drop. The
+// game is the one MatchFound names: its module (Games below) decides each
+// input with its bot_input() from the bot's newest view; a game without
+// bot_input gets no input at all (counted, and said in the report). Inputs
+// are asked for either once per received snapshot (closed model, the
 // default) or on a clock at Options::rate per second whatever the server
 // does (open model: a slow server cannot slow the bots and hide its
 // latency).
 //
 // Threading: everything but take(), stop() and the constructor runs on the
 // shard's own thread. take() is the main thread's once-a-second hand-over,
-// under `mu_`.
+// under `mu_`. Games is shared by every shard, under its own mutex, and
+// only touched on a MatchFound that names a game the shard has not seen.
+//
+// Hot path (a snapshot in, an input out): no allocation and no lock: the
+// view is the library's, the input is built on the stack, the module's
+// table is reached through a pointer taken at MatchFound.
 #pragma once
 
 #include <uv.h>
 
 #include <atomic>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
+
+#include "skirmish/game.h"
 
 #include "loadtest/metrics.h"
 #include "loadtest/options.h"
 
 namespace skirmish::loadtest {
 
+// A game the bots were matched into, and its module as loaded here.
+struct GameInfo {
+  std::string name;            // MatchFound.game
+  std::string server_version;  // MatchFound.game_version (first seen)
+  std::string module_version;  // the loaded module's own version ("" when none loaded)
+  std::string module_path;     // the file loaded
+  std::string error;           // why no module is loaded ("" when one is)
+  std::string note;            // e.g. a version other than the server's (played anyway)
+  const skirmish_game_v1_t* table = nullptr;  // checked table, or nullptr
+  bool has_bot_input() const { return table != nullptr && table->bot_input != nullptr; }
+};
+
+// The game modules of this process: each game name is loaded once, the
+// first time a MatchFound names it (module::load, as the server loads a
+// bundled game: $SKIRMISH_GAMES_DIR, then next to this binary's build or
+// install tree), and never unloaded. Only a bare module name
+// ([a-z0-9_-]{1,32}) is looked up: a server cannot make the load tester
+// open a path. At most kMaxGames names; any more are refused (no module).
+class Games {
+ public:
+  static constexpr size_t kMaxGames = 8;
+  // The entry for `name` (loaded now if new); never nullptr, and stable for
+  // the life of the Games.
+  const GameInfo* get(std::string_view name, std::string_view server_version);
+  std::vector<GameInfo> list() const;
+
+ private:
+  mutable std::mutex mu_;
+  std::deque<GameInfo> games_;  // stable addresses
+  GameInfo refused_;            // a name past kMaxGames
+};
+
 class Shard {
  public:
-  Shard(const Options& opts, uint32_t index, uint32_t first_bot, uint32_t bots);
+  Shard(const Options& opts, Games* games, uint32_t index, uint32_t first_bot, uint32_t bots);
   ~Shard();
   Shard(const Shard&) = delete;
   Shard& operator=(const Shard&) = delete;
@@ -56,8 +100,11 @@ class Shard {
   void close_all();
 
   friend struct Bot;
+  const GameInfo* game(std::string_view name, std::string_view server_version);
 
   Options opts_;
+  Games* games_;
+  const GameInfo* last_game_ = nullptr;  // this thread's cache of games_->get
   uint32_t index_;
   uint32_t first_bot_;
   uint32_t n_bots_;
@@ -76,6 +123,10 @@ class Shard {
 
   Metrics local_;  // this thread's, since the last publish
   uint64_t last_frames_in_ = 0, last_frames_out_ = 0, last_bytes_in_ = 0, last_bytes_out_ = 0, last_wqf_ = 0;
+  struct Snap {  // the clients' snapshot counters at the last publish
+    uint64_t full = 0, delta = 0, bytes_full = 0, bytes_delta = 0, missing_base = 0, bad_delta = 0;
+  };
+  Snap last_snap_;
 
   std::mutex mu_;  // guards pending_ and gauges_
   Metrics pending_;

@@ -17,7 +17,6 @@ constexpr uint32_t kMaxEmptyReads = 100;  // readable stdin yielding no key this
 constexpr int kMaxKeysPerWake = 1024;
 constexpr size_t kMaxResults = 64;
 constexpr size_t kMaxErrorChars = 200;
-constexpr uint8_t kButtonTag = 0x01;  // Input.buttons bit 0 (protocol/skirmish.fbs)
 
 std::string fmt_text(const char* f, auto... args) {
   char b[256];
@@ -31,6 +30,8 @@ const char* end_reason_text(proto::EndReason r) {
     case proto::EndReason::TimeLimit: return "time is up";
     case proto::EndReason::Abandoned: return "abandoned";
     case proto::EndReason::ShutdownDeadline: return "cut short: the server shut down";
+    case proto::EndReason::Completed: return "completed";
+    case proto::EndReason::GameError: return "the game failed on this match (quarantined)";
   }
   return "ended";
 }
@@ -140,8 +141,6 @@ void App::queue() {
   model_.phase = Phase::Queued;
   model_.queued_at_ms = uv_now(loop_);
   model_.queued_players = 0;
-  model_.move_x = model_.move_y = 0;
-  model_.tag_pending = false;
 }
 
 void App::wire_callbacks() {
@@ -158,6 +157,7 @@ void App::wire_callbacks() {
       model_.notice = fmt_text("resumed on worker %u", unsigned(w.worker_index()));
       if (w.match_id() != 0 && w.match_id() != model_.match_id) {
         model_.phase = Phase::InMatch;  // a match we have not seen: MatchFound follows
+        game_.reset();                  // and names its game; until then nothing is sent
       } else if (w.match_id() == 0 && model_.phase == Phase::InMatch) {
         model_.phase = Phase::MatchOver;  // it ended while we were away; MatchEnd was lost
         model_.end_reason = "ended while reconnecting";
@@ -188,10 +188,19 @@ void App::wire_callbacks() {
     model_.phase = Phase::InMatch;
     model_.match_id = m.match_id();
     model_.your_slot = m.your_slot();
-    model_.arena_width = m.arena_width() >= 1 ? m.arena_width() : 100000;
-    model_.arena_height = m.arena_height() >= 1 ? m.arena_height() : 100000;
-    model_.score_limit = m.score_limit();
-    model_.time_limit_ms = m.time_limit_ms();
+    model_.tick_rate_hz = m.tick_rate_hz();
+    model_.max_input_bytes = m.max_input_bytes();
+    model_.game = m.game() != nullptr ? sanitize_name(m.game()->string_view(), kMaxParamChars) : "?";
+    model_.game_version =
+        m.game_version() != nullptr && m.game_version()->size() > 0 ? sanitize_name(m.game_version()->string_view()) : "";
+    model_.params.clear();
+    if (const auto* params = m.params()) {
+      for (const proto::GameParam* p : *params) {
+        if (p == nullptr || p->key() == nullptr || model_.params.size() >= kMaxParams) continue;
+        model_.params.push_back(Param{sanitize_name(p->key()->string_view(), kMaxParamChars),
+                                      p->value() != nullptr ? sanitize_name(p->value()->string_view(), kMaxParamChars) : ""});
+      }
+    }
     model_.seats = {};
     if (const auto* players = m.players()) {
       for (const proto::PlayerInfo* p : *players) {
@@ -205,8 +214,14 @@ void App::wire_callbacks() {
     }
     model_.results.clear();
     model_.end_reason.clear();
-    model_.move_x = model_.move_y = 0;
-    model_.tag_pending = false;
+    model_.end_detail.clear();
+    game_ = make_game_ui(model_.game);
+    if (game_ == nullptr) {
+      model_.unsupported = "this client cannot play \"" + model_.game + "\" (it knows " + known_games() + ")";
+    } else {
+      model_.unsupported.clear();
+      game_->start(model_);
+    }
     request_redraw();
   };
   cb.on_snapshot = [this](const client::World& w) { on_snapshot(w); };
@@ -214,6 +229,10 @@ void App::wire_callbacks() {
     model_.phase = Phase::MatchOver;
     ++model_.matches_played;
     model_.end_reason = end_reason_text(m.reason());
+    model_.end_detail = game_ != nullptr ? game_->end_detail(m.detail())
+                        : m.detail() != 0 ? fmt_text("detail %u", unsigned(m.detail()))
+                                          : "";
+    if (game_ != nullptr) game_->stop();
     model_.results.clear();
     if (const auto* results = m.results()) {
       for (const proto::PlayerResult* r : *results) {
@@ -231,8 +250,6 @@ void App::wire_callbacks() {
     std::stable_sort(model_.results.begin(), model_.results.end(), [](const ResultRow& a, const ResultRow& b) {
       return a.place != b.place ? a.place < b.place : a.slot < b.slot;
     });
-    model_.move_x = model_.move_y = 0;
-    model_.tag_pending = false;
     request_redraw();
   };
   cb.on_error = [this](proto::ErrorCode code, std::string_view text, bool fatal) {
@@ -274,23 +291,29 @@ std::string App::close_reason(int reason, const client::Client& c) {
   return uv_strerror(reason);
 }
 
-void App::on_snapshot(const client::World&) {
-  if (model_.phase == Phase::InMatch) {
-    const uint8_t buttons = model_.tag_pending ? kButtonTag : 0;
-    if (client_->send_input(model_.move_x, model_.move_y, buttons) == 0) model_.tag_pending = false;
+void App::on_snapshot(const client::World& w) {
+  if (model_.phase == Phase::InMatch && game_ != nullptr) {
+    model_.world = &w;
+    game_->on_snapshot(*client_, model_);
+    model_.world = nullptr;
   }
   request_redraw();
 }
 
 void App::on_command(Command c) {
   switch (c) {
-    case Command::Up: model_.move_x = 0, model_.move_y = -100; break;
-    case Command::Down: model_.move_x = 0, model_.move_y = 100; break;
-    case Command::Left: model_.move_x = -100, model_.move_y = 0; break;
-    case Command::Right: model_.move_x = 100, model_.move_y = 0; break;
-    case Command::Stop: model_.move_x = 0, model_.move_y = 0; break;
-    case Command::Tag:
-      if (model_.phase == Phase::InMatch) model_.tag_pending = true;
+    case Command::Up:
+    case Command::Down:
+    case Command::Left:
+    case Command::Right:
+    case Command::Stop:
+    case Command::Action:
+    case Command::Enter:
+      if (model_.phase == Phase::InMatch && game_ != nullptr) {
+        model_.world = client_->world();
+        game_->on_key(c, *client_, model_);
+        model_.world = nullptr;
+      }
       break;
     case Command::Queue:
       if (model_.phase == Phase::MatchOver && client_->state() == client::State::Ready)
@@ -355,7 +378,7 @@ void App::draw_now() {
   model_.now_ms = last_draw_ms_;
   const bool matchy = model_.phase == Phase::InMatch || model_.phase == Phase::MatchOver;
   model_.world = matchy ? client_->world() : nullptr;
-  screen_.draw(model_);
+  screen_.draw(model_, game_.get());
   model_.world = nullptr;
 }
 

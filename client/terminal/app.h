@@ -16,16 +16,19 @@
 //   shares its open file with stdout and with the shell that started us,
 //   so the App puts the original flags back at once (ncurses' nodelay mode
 //   does not need O_NONBLOCK) and again in finish().
-// - Flow: Welcome -> QueueJoin -> MatchFound -> one Input per Snapshot
-//   (the held direction, the tag button once per space press) -> MatchEnd
+// - Flow: Welcome -> QueueJoin -> MatchFound (names the game: the App makes
+//   its GameUi, game_ui.h, and hands it the keys and snapshots of the
+//   match, which decide the inputs; a game this client does not know is
+//   shown as a message and gets no input, the session stays) -> MatchEnd
 //   -> results until `n`. After a drop the library resumes by itself
 //   (Options.reconnect); the panel shows "reconnecting (attempt N)", and a
 //   resumed Welcome puts the App back where it was (in the match, or the
 //   queue, asking QueueStatus whether the ticket survived).
 // - Redraws: on every Snapshot, key, state change and timer tick, at most
 //   once per kMinRedrawMs (a late one is deferred to a timer, never lost).
-// - Nothing the server sends is trusted: names are sanitized, slots >= 16
-//   ignored, arena sizes < 1 replaced, every list drawn as far as it fits.
+// - Nothing the server sends is trusted: names, game names and params are
+//   sanitized, slots >= 16 ignored, params parsed with fallbacks by the
+//   GameUi, every list drawn as far as it fits.
 #pragma once
 
 #include <uv.h>
@@ -35,6 +38,7 @@
 #include <memory>
 #include <string>
 
+#include "client/terminal/game_ui.h"
 #include "client/terminal/model.h"
 #include "client/terminal/screen.h"
 #include "client/lib/skirmish_client.h"
@@ -88,6 +92,7 @@ class App {
   Screen& screen_;
   std::unique_ptr<client::Client> client_;
   Model model_;
+  std::unique_ptr<GameUi> game_;  // of the current (or last) match; nullptr: none or unknown game
 
   uv_poll_t stdin_poll_{};
   uv_timer_t tick_timer_{};

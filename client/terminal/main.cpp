@@ -2,10 +2,11 @@
 //
 //   skirmish-client --target localhost:7777 --name ann
 //
-// Connects, queues, draws the arena with ncurses, sends one Input per
-// Snapshot with the direction held by the arrow keys or WASD, shows scores,
-// ping, tick and time, the results after each match, and resumes by itself
-// after a drop (a worker restart). q quits.
+// Connects, queues, and plays the game the server runs (MatchFound.game):
+// the arena (arrows/WASD move, space tags) or battleship (arrows aim,
+// Enter fires), each drawn with ncurses by its own renderer (game_ui.h);
+// shows ping, tick, the game's panel, the results after each match, and
+// resumes by itself after a drop (a worker restart). q quits.
 //
 // Contract: stdin and stdout must be a terminal. The terminal is given back
 // (endwin) on q, on SIGINT/SIGTERM/SIGHUP and on any error, before anything

@@ -1,6 +1,7 @@
 // The view model's helpers (model.h).
 #include "client/terminal/model.h"
 
+#include <charconv>
 #include <cstdio>
 
 namespace skirmish::terminal {
@@ -38,6 +39,22 @@ std::string format_mm_ss(uint32_t ms) {
   char b[32];
   std::snprintf(b, sizeof b, "%u:%02u", s / 60, s % 60);
   return b;
+}
+
+const Param* find_param(const Model& m, std::string_view key) {
+  for (const Param& p : m.params)
+    if (p.key == key) return &p;
+  return nullptr;
+}
+
+int64_t param_int(const Model& m, std::string_view key, int64_t fallback, int64_t lo, int64_t hi) {
+  const Param* p = find_param(m, key);
+  if (p == nullptr) return fallback;
+  int64_t v = 0;
+  const char* end = p->value.data() + p->value.size();
+  const auto r = std::from_chars(p->value.data(), end, v);
+  if (r.ec != std::errc{} || r.ptr != end || v < lo || v > hi) return fallback;
+  return v;
 }
 
 }  // namespace skirmish::terminal

@@ -1,11 +1,15 @@
 // What skirmish-client shows: the view model shared by the App (which fills
 // it from the client library's callbacks and the keyboard) and the Screen
-// (which draws it with ncurses). No I/O, no libuv, no ncurses here.
+// (which draws it with ncurses) and the game's renderer (game_ui.h). No
+// I/O, no libuv, no ncurses here, and nothing of any one game: the game is
+// named by MatchFound.game, its rules are the params, its world is the
+// seat's view bytes that only the game's renderer decodes.
 //
 // Everything in it came from the server through the verified codec, but is
-// still untrusted: names may hold any bytes (sanitize_name keeps printable
-// ASCII), slots and coordinates may be out of range (the Screen clamps),
-// lists may be long (the Screen draws what fits).
+// still untrusted: names and params may hold any bytes (sanitize_name keeps
+// printable ASCII), slots may be out of range (kMaxSeats), lists may be
+// long (the Screen draws what fits), param values may not parse
+// (param_int falls back).
 #pragma once
 
 #include <array>
@@ -18,8 +22,10 @@
 
 namespace skirmish::terminal {
 
-inline constexpr size_t kMaxSeats = 16;          // game::kMaxPlayers
+inline constexpr size_t kMaxSeats = 16;          // seats shown; MatchFound slots >= this are ignored
 inline constexpr size_t kMaxNameColumns = 16;    // names are cut to this on screen
+inline constexpr size_t kMaxParams = 32;         // MatchFound.params kept
+inline constexpr size_t kMaxParamChars = 48;     // a param's key or value is cut to this
 
 enum class Phase : uint8_t {
   Connecting,    // connect() called, no Welcome yet
@@ -46,6 +52,12 @@ struct ResultRow {
   std::string name;  // from MatchFound, sanitized; "?" when the slot is unknown
 };
 
+// One of MatchFound.params, as text (sanitized).
+struct Param {
+  std::string key;
+  std::string value;
+};
+
 struct Model {
   // Fixed for the run.
   std::string name;    // our Hello name
@@ -63,25 +75,25 @@ struct Model {
   // The current (or last) match, from MatchFound.
   uint32_t match_id = 0;
   uint8_t your_slot = 0;
-  int32_t arena_width = 100000;    // always >= 1
-  int32_t arena_height = 100000;   // always >= 1
-  uint32_t score_limit = 0;
-  uint32_t time_limit_ms = 0;
+  uint16_t tick_rate_hz = 0;       // 0 when the server did not say
+  uint16_t max_input_bytes = 0;
+  std::string game;                // MatchFound.game, sanitized ("?" when absent)
+  std::string game_version;        // sanitized, may be empty
+  std::vector<Param> params;       // at most kMaxParams
+  // Empty when this client has a renderer for `game`; else why it cannot
+  // play it (the match is shown as a message, no input is sent).
+  std::string unsupported;
   std::array<Seat, kMaxSeats> seats{};
   // The newest world of that match, or nullptr. Owned by the client library:
   // valid only while drawing (set by the App right before each draw).
   const client::World* world = nullptr;
 
-  // Our controls.
-  int8_t move_x = 0;
-  int8_t move_y = 0;
-  bool tag_pending = false;        // space pressed; goes out with the next Input
-
   // Round trip of the last Pong, microseconds; -1 before the first one.
   int64_t ping_us = -1;
 
   // The last MatchEnd (MatchOver), ordered by place then slot.
-  std::string end_reason;  // "score limit", "time limit", "abandoned", ...
+  std::string end_reason;  // "score limit reached", "time is up", "abandoned", ...
+  std::string end_detail;  // the game's words for MatchEnd.detail, may be empty
   std::vector<ResultRow> results;
 
   std::string last_error;  // the last Error or close reason, sanitized
@@ -96,5 +108,11 @@ std::string sanitize_name(std::string_view s, size_t max_len = kMaxNameColumns);
 
 // "1:05" from milliseconds.
 std::string format_mm_ss(uint32_t ms);
+
+// The param `key` of the match, or nullptr.
+const Param* find_param(const Model& m, std::string_view key);
+// The param `key` as a decimal integer in [lo, hi]; `fallback` when it is
+// absent, not an integer, or out of range.
+int64_t param_int(const Model& m, std::string_view key, int64_t fallback, int64_t lo, int64_t hi);
 
 }  // namespace skirmish::terminal

@@ -11,7 +11,7 @@
 namespace skirmish::terminal {
 namespace {
 
-enum Pair : short { kPairMe = 1, kPairOther, kPairCoin, kPairStunned, kPairWarn, kPairBorder };
+enum Pair : short { kPairMe = 1, kPairOther, kPairCoin, kPairStunned, kPairWarn, kPairBorder, kPairShip, kPairHit, kPairMiss };
 
 SCREEN* scr(void* p) { return static_cast<SCREEN*>(p); }
 
@@ -37,19 +37,45 @@ std::string fmt(const char* f, auto... args) {
   return b;
 }
 
-char slot_glyph(uint16_t id) { return id < 16 ? "0123456789abcdef"[id] : '?'; }
-
-const char* heading(const Model& m) {
-  if (m.move_x == 0 && m.move_y == 0) return "standing";
-  if (m.move_x > 0) return "moving right";
-  if (m.move_x < 0) return "moving left";
-  return m.move_y < 0 ? "moving up" : "moving down";
-}
-
 attr_t pair_attr(bool colors, Pair p) { return colors ? attr_t(COLOR_PAIR(p)) : A_NORMAL; }
 
-struct Box {
-  int top, left, rows, cols;  // the inner area (without the border)
+// A Style (game_ui.h) as curses attributes.
+attr_t style_attr(bool colors, Style st) {
+  attr_t a = A_NORMAL;
+  switch (st.ink) {
+    case Ink::Normal: break;
+    case Ink::Me: a = pair_attr(colors, kPairMe); break;
+    case Ink::Other: a = pair_attr(colors, kPairOther); break;
+    case Ink::Coin: a = pair_attr(colors, kPairCoin); break;
+    case Ink::Stunned: a = pair_attr(colors, kPairStunned); break;
+    case Ink::Warn: a = pair_attr(colors, kPairWarn); break;
+    case Ink::Border: a = pair_attr(colors, kPairBorder); break;
+    case Ink::Ship: a = pair_attr(colors, kPairShip); break;
+    case Ink::Hit: a = pair_attr(colors, kPairHit); break;
+    case Ink::Miss: a = pair_attr(colors, kPairMiss); break;
+  }
+  if (st.flags & kBold) a |= A_BOLD;
+  if (st.flags & kReverse) a |= A_REVERSE;
+  if (st.flags & kDim) a |= A_DIM;
+  if (st.flags & kUnderline) a |= A_UNDERLINE;
+  return a;
+}
+
+// The Canvas a GameUi draws on: stdscr, clipped to the terminal.
+class CursesCanvas final : public Canvas {
+ public:
+  explicit CursesCanvas(bool colors) : colors_(colors) {}
+  void text(int y, int x, std::string_view s, int width, Style st) override {
+    put(y, x, s, width, style_attr(colors_, st));
+  }
+  void glyph(int y, int x, char c, Style st) override {
+    if (y < 0 || y >= LINES || x < 0 || x >= COLS) return;
+    const unsigned char u = static_cast<unsigned char>(c);
+    mvaddch(y, x, chtype(u >= 0x20 && u < 0x7f ? u : '?') | style_attr(colors_, st));
+  }
+
+ private:
+  bool colors_;
 };
 
 void draw_border(int top, int left, int rows, int cols, attr_t attr) {
@@ -65,47 +91,11 @@ void draw_border(int top, int left, int rows, int cols, attr_t attr) {
   attroff(attr);
 }
 
-void draw_world(const Model& m, const Box& b, bool colors) {
-  const client::World& w = *m.world;
-  auto cell = [&](const proto::Entity& e, int* y, int* x) {
-    *x = b.left + scale_to_cells(e.x(), m.arena_width, b.cols);
-    *y = b.top + scale_to_cells(e.y(), m.arena_height, b.rows);
-  };
-  int y = 0, x = 0;
-  // Coins first, then marks, then players, then you: the most important on top.
-  for (const proto::Entity& e : w.entities) {
-    if (e.kind() != proto::EntityKind::Coin) continue;
-    cell(e, &y, &x);
-    mvaddch(y, x, 'o' | pair_attr(colors, kPairCoin));
-  }
-  for (const proto::Entity& e : w.entities) {
-    if (e.kind() != proto::EntityKind::Player || (e.flags() & 0x01) == 0) continue;
-    cell(e, &y, &x);
-    if (x + 1 < b.left + b.cols) mvaddch(y, x + 1, '*' | pair_attr(colors, kPairStunned) | A_BOLD);
-  }
-  const proto::Entity* me = nullptr;
-  for (const proto::Entity& e : w.entities) {
-    if (e.kind() != proto::EntityKind::Player) continue;
-    if (e.id() == m.your_slot) {
-      me = &e;
-      continue;
-    }
-    cell(e, &y, &x);
-    attr_t a = pair_attr(colors, (e.flags() & 0x01) ? kPairStunned : kPairOther);
-    if (e.flags() & 0x02) a |= A_DIM;
-    mvaddch(y, x, chtype(slot_glyph(e.id())) | a);
-  }
-  if (me != nullptr) {
-    cell(*me, &y, &x);
-    attr_t a = A_BOLD | A_REVERSE | pair_attr(colors, (me->flags() & 0x01) ? kPairStunned : kPairMe);
-    mvaddch(y, x, chtype(slot_glyph(me->id())) | a);
-  }
-}
-
 void draw_results(const Model& m, const Box& b) {
   int y = b.top + std::max(0, (b.rows - int(m.results.size()) - 5) / 2);
   const int last = b.top + b.rows - 1;
-  put_centred(y++, b.left, b.cols, "match over: " + m.end_reason, A_BOLD);
+  put_centred(y++, b.left, b.cols,
+              "match over: " + m.end_reason + (m.end_detail.empty() ? "" : " (" + m.end_detail + ")"), A_BOLD);
   ++y;
   const int w = std::min(b.cols, 56);
   const int x = b.left + (b.cols - w) / 2;
@@ -122,7 +112,7 @@ void draw_results(const Model& m, const Box& b) {
   put_centred(std::min(y + 1, last), b.left, b.cols, "n = play again   q = quit");
 }
 
-// The arena box's inner message for the states without a world.
+// The game box's inner message for the states without a world (or without a GameUi).
 void draw_message(const Model& m, const Box& b, bool colors) {
   std::string line1, line2;
   switch (m.phase) {
@@ -133,7 +123,14 @@ void draw_message(const Model& m, const Box& b, bool colors) {
       if (m.queued_players > 0)
         line2 = fmt("%u player%s searching", m.queued_players, m.queued_players == 1 ? "" : "s");
       break;
-    case Phase::InMatch: line1 = "match found; waiting for the first snapshot"; break;
+    case Phase::InMatch:
+      if (!m.unsupported.empty()) {
+        line1 = m.unsupported;
+        line2 = "the match goes on without you; q = quit";
+      } else {
+        line1 = "match found; waiting for the first snapshot";
+      }
+      break;
     case Phase::MatchOver: break;
     case Phase::Disconnected:
       line1 = "disconnected";
@@ -165,63 +162,34 @@ int put_wrapped(int y, int x, int width, std::string_view s, int max_lines, attr
   return y;
 }
 
-void draw_panel(const Model& m, int x, int bottom, bool colors) {
+void draw_panel(const Model& m, const GameUi* game, int x, int bottom, bool colors) {
   const int w = kPanelWidth - 1;
-  int y = 0;
-  auto row = [&](const char* label, const std::string& value, attr_t attr = A_NORMAL) {
-    if (y >= bottom) return;
-    put(y, x, label, w);
-    put(y, x + 8, value, w - 8, attr);
-    ++y;
-  };
-  put(y++, x, "Skirmish  " + m.name, w, A_BOLD);
+  CursesCanvas canvas(colors);
+  Panel p{canvas, x, 0, bottom, w};
+  const Style bold{Ink::Normal, kBold};
+  p.line("Skirmish  " + m.name, bold);
   if (m.reconnect_attempt > 0)
-    row("state", fmt("reconnecting (attempt %u)", m.reconnect_attempt), A_BOLD | pair_attr(colors, kPairWarn));
+    p.row("state", fmt("reconnecting (attempt %u)", m.reconnect_attempt), {Ink::Warn, kBold});
   else
-    row("state", to_string(m.phase), A_BOLD);
+    p.row("state", to_string(m.phase), bold);
   const bool matchy = m.phase == Phase::InMatch || m.phase == Phase::MatchOver;
-  row("server", m.target);
-  row("worker", m.have_welcome ? std::to_string(m.worker_index) : "-");
-  row("ping", m.ping_us < 0 ? "-" : fmt("%.1f ms", double(m.ping_us) / 1000.0));
-  row("rating", m.have_welcome ? fmt("%.0f", double(m.rating)) : "-");
-  row("match", matchy ? std::to_string(m.match_id) : "-");
-  const client::World* w_ = m.world;
-  row("tick", w_ != nullptr ? std::to_string(w_->tick) : "-");
-  row("time", w_ != nullptr ? format_mm_ss(w_->time_left_ms) + " left" : "-");
-  row("you", matchy ? fmt("slot %u, %s", m.your_slot, heading(m)) : heading(m));
-  const proto::Entity* me = w_ != nullptr ? w_->find(m.your_slot) : nullptr;
-  row("pos", me != nullptr ? fmt("%.1f, %.1f m", me->x() / 1000.0, me->y() / 1000.0) : "-");
-  ++y;
-  if (matchy && y < bottom) {
-    put(y++, x, m.score_limit > 0 ? fmt("scores (first to %u)", m.score_limit) : "scores", w, A_UNDERLINE);
-    for (size_t slot = 0; slot < kMaxSeats && y < bottom; ++slot) {
-      const proto::Entity* e = w_ != nullptr ? w_->find(uint16_t(slot)) : nullptr;
-      if (!m.seats[slot].present && e == nullptr) continue;
-      const bool mine = slot == m.your_slot;
-      std::string tail;
-      if (e != nullptr && (e->flags() & 0x01)) tail = " stun";
-      if (e != nullptr && (e->flags() & 0x02)) tail = " away";
-      put(y++, x,
-          fmt("%c%c %-*s %4s%s", mine ? '>' : ' ', slot_glyph(uint16_t(slot)), int(kMaxNameColumns),
-              m.seats[slot].present ? m.seats[slot].name.c_str() : "?",
-              e != nullptr ? std::to_string(e->score()).c_str() : "-", tail.c_str()),
-          w, mine ? A_BOLD : A_NORMAL);
-    }
-    ++y;
-  }
+  p.row("server", m.target);
+  p.row("worker", m.have_welcome ? std::to_string(m.worker_index) : "-");
+  p.row("ping", m.ping_us < 0 ? "-" : fmt("%.1f ms", double(m.ping_us) / 1000.0));
+  p.row("rating", m.have_welcome ? fmt("%.0f", double(m.rating)) : "-");
+  p.row("game", matchy ? m.game + (m.game_version.empty() ? "" : " " + m.game_version) : "-");
+  p.row("match", matchy ? std::to_string(m.match_id) : "-");
+  p.row("tick", m.world != nullptr ? std::to_string(m.world->tick) : "-");
+  p.row("you", matchy ? fmt("slot %u", m.your_slot) + (game != nullptr ? game->you(m) : "") : "-");
+  if (matchy && game != nullptr) game->panel(p, m);
+  p.gap();
+  int y = p.y;
   if (!m.notice.empty() && y < bottom) y = put_wrapped(y, x, w, m.notice, std::min(2, bottom - y), A_NORMAL);
   if (!m.last_error.empty() && y < bottom)
     put_wrapped(y, x, w, "error: " + m.last_error, std::min(4, bottom - y), pair_attr(colors, kPairWarn));
 }
 
 }  // namespace
-
-int scale_to_cells(int32_t v, int32_t size, int cells) {
-  if (cells <= 0) return 0;
-  if (size <= 0 || v <= 0) return 0;
-  const int64_t c = int64_t(v) * cells / size;
-  return int(std::min<int64_t>(c, cells - 1));
-}
 
 Screen::~Screen() { end(); }
 
@@ -250,6 +218,9 @@ bool Screen::begin(std::string* error) {
     init_pair(kPairStunned, COLOR_RED, -1);
     init_pair(kPairWarn, COLOR_RED, -1);
     init_pair(kPairBorder, COLOR_BLUE, -1);
+    init_pair(kPairShip, COLOR_WHITE, -1);
+    init_pair(kPairHit, COLOR_RED, -1);
+    init_pair(kPairMiss, COLOR_CYAN, -1);
   }
   return true;
 }
@@ -273,7 +244,8 @@ bool Screen::next_key(Command* out) {
     case KEY_LEFT: case 'a': case 'A': *out = Command::Left; break;
     case KEY_RIGHT: case 'd': case 'D': *out = Command::Right; break;
     case 'x': case 'X': *out = Command::Stop; break;
-    case ' ': *out = Command::Tag; break;
+    case ' ': *out = Command::Action; break;
+    case '\r': case '\n': case KEY_ENTER: *out = Command::Enter; break;
     case 'n': case 'N': *out = Command::Queue; break;
     case 'q': case 'Q': *out = Command::Quit; break;
     case KEY_RESIZE: *out = Command::Resize; break;
@@ -291,7 +263,7 @@ void Screen::invalidate() {
   if (screen_ != nullptr) clearok(curscr, TRUE);
 }
 
-void Screen::draw(const Model& m) {
+void Screen::draw(const Model& m, const GameUi* game) {
   if (screen_ == nullptr) return;
   werase(stdscr);
   if (COLS < kMinCols || LINES < kMinRows) {
@@ -308,16 +280,18 @@ void Screen::draw(const Model& m) {
   const Box inner{1, 1, box_rows - 2, box_cols - 2};
   if (m.phase == Phase::MatchOver) {
     draw_results(m, inner);
-  } else if (m.phase == Phase::InMatch && m.world != nullptr) {
-    draw_world(m, inner, colors_);
+  } else if (m.phase == Phase::InMatch && m.world != nullptr && game != nullptr) {
+    CursesCanvas canvas(colors_);
+    game->draw(canvas, inner, m);
     if (m.reconnect_attempt > 0)
       put_centred(inner.top, inner.left, inner.cols, fmt(" reconnecting (attempt %u) ", m.reconnect_attempt),
                   A_BOLD | A_REVERSE | pair_attr(colors_, kPairWarn));
   } else {
     draw_message(m, inner, colors_);
   }
-  draw_panel(m, box_cols + 1, box_rows, colors_);
-  put(LINES - 1, 0, "arrows/WASD move  x stop  space tag  n queue again  q quit", COLS - 1, A_DIM);
+  draw_panel(m, game, box_cols + 1, box_rows, colors_);
+  const bool playing = game != nullptr && (m.phase == Phase::InMatch || m.phase == Phase::MatchOver);
+  put(LINES - 1, 0, playing ? game->help() : "n queue again  q quit  Ctrl-L repaint", COLS - 1, A_DIM);
   wrefresh(stdscr);
 }
 

@@ -14,25 +14,24 @@
 //   App noticing.
 // - next_key() never blocks (nodelay): false when no key is waiting. It is
 //   called when libuv reports stdin readable.
-// - draw() paints the whole screen from the Model and nothing else, clips
+// - draw() paints the whole screen from the Model (and the GameUi) alone, clips
 //   everything to the terminal, and is cheap enough for 30 calls a second
 //   (ncurses sends only the cells that changed).
 //
 // Layout (columns x rows of the terminal, at least kMinCols x kMinRows):
-//   +--------- arena ---------+ panel (kPanelWidth columns)
-//   |  o      1               | state, match, tick, time, ping, worker,
-//   |        0*               | you, scores per player, the last error
-//   +-------------------------+
-//   one line of key help
-// Players are the hex digit of their slot (you: bold, reversed; stunned:
-// red with a '*' beside; disconnected: dim), coins 'o'. The arena
-// (arena_width x arena_height units) is scaled to the inner box; y grows
-// downwards.
+//   +---------- game ---------+ panel (kPanelWidth columns)
+//   |  the game's GameUi       | state, server, worker, ping, rating,
+//   |  draws this box          | game, match, tick, you, then the game's
+//   +-------------------------+ rows (game_ui.h), news, the last error
+//   one line of key help (the game's while in a match)
+// Before a match the box holds a message, after one the results; a match
+// of a game this client does not know shows why, and the session stays.
 #pragma once
 
 #include <cstdint>
 #include <string>
 
+#include "client/terminal/game_ui.h"
 #include "client/terminal/model.h"
 
 namespace skirmish::terminal {
@@ -40,24 +39,6 @@ namespace skirmish::terminal {
 inline constexpr int kPanelWidth = 34;
 inline constexpr int kMinCols = kPanelWidth + 20;
 inline constexpr int kMinRows = 12;
-
-enum class Command : uint8_t {
-  None,    // a key with no meaning
-  Up,      // Up arrow, w
-  Down,    // Down arrow, s
-  Left,    // Left arrow, a
-  Right,   // Right arrow, d
-  Stop,    // x
-  Tag,     // space
-  Queue,   // n: queue again after a match, connect again when disconnected
-  Quit,    // q
-  Resize,  // KEY_RESIZE
-  Redraw,  // Ctrl-L: repaint every cell
-};
-
-// Cell (column or row) of coordinate v in an arena of `size` units drawn on
-// `cells` cells: floor(v * cells / size), clamped into 0..cells-1.
-int scale_to_cells(int32_t v, int32_t size, int cells);
 
 class Screen {
  public:
@@ -76,7 +57,9 @@ class Screen {
   void resize(int rows, int cols);
   // The next draw repaints every cell (Ctrl-L).
   void invalidate();
-  void draw(const Model& m);
+  // `game` is the match's GameUi, nullptr when none (unknown game, or
+  // before the first match).
+  void draw(const Model& m, const GameUi* game);
 
  private:
   void* screen_ = nullptr;  // SCREEN*

@@ -4,8 +4,10 @@
 Starts skirmish-server (port 0, its own shm name) with configs/loadtest.toml,
 runs skirmish-loadtest with --report, and checks: exit code 0 with an error
 SLO of zero, every bot got Welcome and a match, the JSON report has every
-expected field, and the HTML report renders in headless Chromium with no
-console message and three or more charts. Chromium is Debian's (installed by
+expected field (the game played, arena, named with its module and bot;
+bytes per snapshot full and delta, deltas smaller), and the HTML report
+renders in headless Chromium with no console message and three or more
+charts. Chromium is Debian's (installed by
 scripts/install-deps.sh --test); where it is missing the HTML check is
 skipped with a message, nothing else is.
 
@@ -31,6 +33,7 @@ LISTEN_RE = re.compile(rb"\] info: listening on [^ \n]+:(\d+)")
 BOTS = 200
 DURATION_S = 10
 CAPPED_BOTS = 80  # more than configs/skirmish.toml's 64 per address
+GAME = "arena"  # configs/loadtest.toml's [game] module
 
 
 def fail(msg):
@@ -86,6 +89,19 @@ def check_json(path):
         fail(f"only {lat['input_to_snapshot']['count']} input->snapshot samples")
     if total["errors_total"] != 0 or total["connect_failures"] != 0 or total["drops"] != 0:
         fail(f"errors {total['errors']} failed connects {total['connect_failures']} drops {total['drops']}")
+    games = rep["games"]
+    if len(games) != 1 or games[0]["name"] != GAME or not games[0]["loaded"] or not games[0]["bot_input"]:
+        fail(f"games {games}: expected the one game {GAME}, loaded here, played by its bot_input")
+    if not games[0]["module_path"].endswith(f"/{GAME}.so") or games[0]["module_version"] != games[0]["server_version"]:
+        fail(f"game module {games[0]}: not {GAME}.so of the server's version")
+    if total["matches_without_bot"] != 0:
+        fail(f"{total['matches_without_bot']} matches without a bot")
+    snap = total["snapshot_bytes"]
+    full, delta = snap["full"], snap["delta"]
+    if full["count"] < BOTS or delta["count"] < BOTS * 30 or snap["bad_delta"] != 0:
+        fail(f"snapshot_bytes {snap}: expected a full view per bot and match, then deltas, none bad")
+    if not 0 < delta["mean"] < full["mean"] or full["count"] + delta["count"] > total["snapshots"] + BOTS:
+        fail(f"snapshot_bytes {snap} against {total['snapshots']} snapshots: deltas not smaller than full views")
     series = rep["series"]
     if len(series) < DURATION_S - 1:
         fail(f"{len(series)} samples for {DURATION_S} s")
@@ -97,8 +113,9 @@ def check_json(path):
                 fail(f"series sample has no '{key}'")
     if not rep["slo"]["passed"]:
         fail(f"SLO failures: {rep['slo']['failures']}")
-    print(f"ok   JSON report: {BOTS} bots, {total['matches_found']} matches found, input->snapshot p99 "
-          f"{lat['input_to_snapshot']['p99']:.1f} ms", flush=True)
+    print(f"ok   JSON report: {BOTS} bots, {total['matches_found']} matches of {GAME} found, input->snapshot p99 "
+          f"{lat['input_to_snapshot']['p99']:.1f} ms, bytes per snapshot full {full['mean']:.1f} delta "
+          f"{delta['mean']:.1f}", flush=True)
 
 
 def chromium_binary():
@@ -195,6 +212,10 @@ def main():
         print(run.stdout, flush=True)
         if run.returncode != 0:
             fail(f"skirmish-loadtest exited {run.returncode}: {run.stderr[-2000:]}")
+        if not re.search(rf"(?m)^game: +{GAME} \S+ \(.*{GAME}\.so\): inputs from its bot_input", run.stdout):
+            fail(f"no 'game: {GAME} VERSION (...{GAME}.so): inputs from its bot_input' line in the output")
+        if not re.search(r"(?m)^snapshots: +full \d+, mean [\d.]+ bytes; delta \d+, mean [\d.]+ bytes", run.stdout):
+            fail("no 'snapshots: full N, mean B bytes; delta N, mean B bytes' line in the output")
         check_json(report + ".json")
         check_html(report + ".html")
     finally:
