@@ -1,6 +1,7 @@
 // The byte format of a fuzz_dispatch input, shared by the fuzzer and by
 // make_seed_corpus (which writes whole games in it). Bytes are read front to
-// back; a read past the end yields 0, so every input is valid.
+// back; a read past the end yields 0, so every input is valid. The game is
+// the arena module (games/arena), loaded once per process.
 //
 //   input   := config config2 op*
 //   config  := u8   bits 0-1 match size (2,3,4,2); bit 2 resume_grace_ms 0
@@ -10,7 +11,8 @@
 //   config2 := u8   bit 0 resume_grace_ms 30000 (longer than an ended
 //                   match lingers); bit 1 max_inputs_queued 1 (else 4);
 //                   bit 2 the smallest frame caps (64 before Welcome, 256
-//                   after; else 256 and 4096); bit 3 no coins
+//                   after; else 256 and 4096); bit 3 no coins (the
+//                   arena's [game.params] coins = 0)
 //   op      := u8 (mod Op::Count) then its fields:
 //     Open    worker u8                      a session on worker (u8 % 2)
 //     Msg     session u8, type u8, shape u8, fields(type)
@@ -43,8 +45,14 @@
 //                   name_len u8 (% 48), name
 //     Ping 3        client_time u32, nonce u32
 //     QueueJoin 5   mode u8, party_key u8, party_size u8
-//     Input 9       seq u16, client_tick u16, ack_tick u16, move_x i8,
-//                   move_y i8, buttons u8
+//     Input 9       seq u16, client_tick u16, ack_tick u16, len u8, then
+//                   by len: 0xFF no data field at all; 0x80..0xFE a valid
+//                   arena input (games/arena/arena.h) made from three
+//                   bytes move_x u8, move_y u8, buttons u8 (folded into
+//                   -100..100 and the known buttons); else (len & 63)
+//                   raw bytes as Input.data (0 = an empty vector; past
+//                   max_input_bytes, or refused by the game's check_input,
+//                   the server answers BadInput)
 //     Resume 12     version u8, token u8 (0xFF: four u32 follow; 0xFE: no
 //                   token; else a token the server sent in a Welcome:
 //                   index low nibble, bit 7 flips w1, bit 6 flips w0),
@@ -53,6 +61,7 @@
 //     others        none (empty tables; 0 = an Envelope without a message)
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -62,6 +71,19 @@
 namespace skirmish::fuzz {
 
 enum class Op : uint8_t { Open, Msg, Frame, Raw, Eof, Stall, Clock, Coord, Tick, Control, Count };
+
+// Input.len values (see Input above).
+inline constexpr uint8_t kInputNoData = 0xFF;
+inline constexpr uint8_t kInputArena = 0x80;  // 0x80..0xFE
+inline constexpr uint8_t kInputRawMask = 63;
+
+// Three fuzz bytes folded into a valid arena input (move_x, move_y in
+// -100..100, buttons within ARENA_KNOWN_BUTTONS); the inverse of what
+// make_seed_corpus writes for a chosen move.
+inline std::array<uint8_t, 3> arena_input_of(uint8_t a, uint8_t b, uint8_t c) {
+  return {uint8_t(int8_t(int(a % 201) - 100)), uint8_t(int8_t(int(b % 201) - 100)), uint8_t(c & 1)};
+}
+inline uint8_t arena_move_byte(int8_t v) { return uint8_t(int(v) + 100); }
 
 class Reader {
  public:

@@ -13,9 +13,17 @@
 // the worker's timers are stopped and sweep() / step_owned() are called
 // here instead. Mailbox events are delivered after every op.
 //
+// The game is the arena module, loaded once per process through
+// module::load_game("arena") as the master loads it: found by module.h's
+// search rules, i.e. $SKIRMISH_GAMES_DIR when set, else <exe dir>/../games
+// (build-fuzz/games/arena.so, built and instrumented with the fuzzer).
+// Two Games are kept: default params and coins = 0 (config2 bit 3).
+//
 // Checked, beyond "no crash, no sanitizer report, no leak":
 //   - every byte the server writes decodes as verified frames of a message
 //     the server may send (a cut last frame at a slow-consumer close is ok);
+//   - every Snapshot's view is at most the game's max_view_bytes, and a
+//     delta against a view this peer holds applies (protocol/view_delta.h);
 //   - after close_all: no session left, no player still Connected, the
 //     worker's player and match maps empty, every shm table consistent,
 //     every connection counter back to 0, the loop closes cleanly.
@@ -27,6 +35,7 @@
 #include <uv.h>
 
 #include <array>
+#include <map>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -37,10 +46,12 @@
 #include <vector>
 
 #include "protocol/codec.h"
+#include "protocol/view_delta.h"
 #include "config/config.h"
 #include "coordinator/coordinator.h"
 #include "core/process.h"
 #include "fuzz/dispatch_input.h"
+#include "module/module.h"
 #include "shm/atomic_field.h"
 #include "shm/segment.h"
 #include "worker/worker.h"
@@ -133,6 +144,32 @@ constexpr int64_t kTickMs = 100;  // tick_rate_hz = 10
 // FUZZ_DISPATCH_TRACE=1: each input prints what it reached (seed checks).
 bool g_trace = false;
 
+// The arena, loaded once (LLVMFuzzerInitialize): [1] with coins = 0. Never
+// moved after load: public_params points into the Game's own params.
+std::optional<module::Game> g_games[2];
+
+void load_games() {
+  for (int i = 0; i < 2; ++i) {
+    std::vector<module::GameParam> params{
+        {.key = "score_limit", .type = SKIRMISH_PARAM_INT, .i = 3},
+        {.key = "time_limit_s", .type = SKIRMISH_PARAM_INT, .i = 5},
+    };
+    if (i == 1) params.push_back({.key = "coins", .type = SKIRMISH_PARAM_INT, .i = 0});
+    std::string error;
+    g_games[i].emplace();
+    auto g = module::load_game("arena", module::Limits{}, std::move(params), uint32_t(1000 / kTickMs), 4, error);
+    if (!g) {
+      std::fprintf(stderr, "fuzz_dispatch: %s (build the arena target; or set SKIRMISH_GAMES_DIR)\n", error.c_str());
+      std::exit(2);
+    }
+    // Rebuilt in place: a copied Game's public_params would point into the
+    // source's params.
+    g_games[i]->module = g->module;
+    g_games[i]->params = g->params;
+    g_games[i]->public_params = module::public_params(g_games[i]->module, g_games[i]->params);
+  }
+}
+
 config::Config make_config(uint8_t sel, uint8_t sel2) {
   config::Config c;
   c.workers = kWorkers;
@@ -150,8 +187,6 @@ config::Config make_config(uint8_t sel, uint8_t sel2) {
   c.handshake_timeout_ms = 1000;
   c.idle_timeout_ms = 5000;
   c.tick_rate_hz = 1000 / kTickMs;
-  c.score_limit = 3;
-  c.time_limit_s = 5;
   c.max_wait_ms = 2000;
   if (sel2 & 1) c.resume_grace_ms = 30000;
   c.max_inputs_queued = (sel2 & 2) ? 1 : 4;
@@ -159,7 +194,6 @@ config::Config make_config(uint8_t sel, uint8_t sel2) {
     c.max_frame_bytes_handshake = 64;
     c.max_frame_bytes = 256;
   }
-  if (sel2 & 8) c.coins = 0;
   std::string error;
   FUZZ_CHECK(config::validate(c, error));
   return c;
@@ -182,7 +216,10 @@ struct Peer {
   bool stalled = false;
   bool gone = false;
   proto::FrameDecoder dec{proto::DecodeLimits{.max_frame_bytes = 1u << 24}};
+  std::map<uint32_t, std::vector<uint8_t>> views;  // tick -> view, this match, newest 32
 };
+
+constexpr size_t kViewsKept = 32;
 
 bool server_may_send(proto::Message t) {
   using M = proto::Message;
@@ -203,7 +240,8 @@ bool server_may_send(proto::Message t) {
 
 class Harness {
  public:
-  Harness(uint8_t config_sel, uint8_t config_sel2) : cfg_(make_config(config_sel, config_sel2)) {
+  Harness(uint8_t config_sel, uint8_t config_sel2)
+      : cfg_(make_config(config_sel, config_sel2)), game_(&*g_games[(config_sel2 & 8) ? 1 : 0]) {
     std::string error;
     seg_ = shm::Segment::create("skirmish-fuzz-" + std::to_string(getpid()), sizes_of(cfg_), error);
     if (!seg_) std::fprintf(stderr, "fuzz_dispatch: %s\n", error.c_str());
@@ -216,11 +254,11 @@ class Harness {
     FUZZ_CHECK(uv_loop_init(&loop_) == 0);
     now_ = core::monotonic_ms();
     for (uint32_t i = 0; i < kWorkers; ++i) {
-      workers_[i] = std::make_unique<worker::Worker>(&loop_, cfg_, uint16_t(i), now_, &*seg_);
+      workers_[i] = std::make_unique<worker::Worker>(&loop_, cfg_, uint16_t(i), now_, &*seg_, game_);
       FuzzAccess::stop_timers(*workers_[i]);
       FuzzAccess::set_now(*workers_[i], now_);
     }
-    coord_ = std::make_unique<coordinator::Coordinator>(cfg_, &*seg_, seg_->coordinator_index());
+    coord_ = std::make_unique<coordinator::Coordinator>(cfg_, &*seg_, seg_->coordinator_index(), game_);
   }
 
   void run(Reader& r) {
@@ -415,9 +453,19 @@ class Harness {
         const uint16_t seq = r.u16();
         const uint16_t client_tick = r.u16();
         const uint16_t ack = r.u16();
-        const auto mx = int8_t(r.u8());
-        const auto my = int8_t(r.u8());
-        m = proto::CreateInput(b, seq, client_tick, ack, mx, my, r.u8()).Union();
+        const uint8_t len = r.u8();
+        flatbuffers::Offset<flatbuffers::Vector<uint8_t>> data;
+        if (len == fuzz::kInputNoData) {
+          // no data field: the server must refuse it as BadInput
+        } else if (len & fuzz::kInputArena) {
+          const uint8_t a = r.u8(), c = r.u8();
+          const auto in = fuzz::arena_input_of(a, c, r.u8());
+          data = b.CreateVector(in.data(), in.size());
+        } else {
+          auto raw = r.bytes(len & fuzz::kInputRawMask);
+          data = b.CreateVector(raw.data(), raw.size());
+        }
+        m = proto::CreateInput(b, seq, client_tick, ack, data).Union();
         break;
       }
       case proto::Message::Snapshot: m = proto::CreateSnapshot(b).Union(); break;
@@ -510,6 +558,35 @@ class Harness {
     }
   }
 
+  // A full view is kept as is; a delta is applied to the view of its base
+  // tick when this peer holds it (a base it does not hold is not the
+  // server's fault here: the fuzzer acks any tick).
+  void snapshot(Peer& p, const proto::Snapshot& snap) {
+    const uint32_t max_view = game_->table()->max_view_bytes;
+    const auto* v = snap.view();
+    const uint8_t* bytes = v != nullptr ? v->data() : nullptr;
+    const size_t len = v != nullptr ? v->size() : 0;
+    std::vector<uint8_t> view;
+    if (snap.base_tick() == 0) {
+      FUZZ_CHECK(len <= max_view);
+      view.assign(bytes, bytes + len);
+    } else {
+      auto base = p.views.find(snap.base_tick());
+      if (base == p.views.end()) return;
+      view.resize(max_view);
+      size_t out_len = 0;
+      const proto::DeltaError e = proto::apply_delta(base->second.data(), base->second.size(), bytes, len, view.data(),
+                                                     view.size(), &out_len);
+      if (e != proto::DeltaError::None)
+        std::fprintf(stderr, "fuzz_dispatch: a delta on base %u does not apply: %s\n", snap.base_tick(),
+                     proto::delta_error_name(e));
+      FUZZ_CHECK(e == proto::DeltaError::None);
+      view.resize(out_len);
+    }
+    p.views[snap.tick()] = std::move(view);
+    while (p.views.size() > kViewsKept) p.views.erase(p.views.begin());
+  }
+
   void drain(Peer& p) {
     if (p.rfd < 0) return;
     static uint8_t buf[16384];  // not on the stack: ASan would poison it per call
@@ -520,6 +597,8 @@ class Harness {
           FUZZ_CHECK(server_may_send(f.type));
           if (f.type == proto::Message::Error)
             FUZZ_CHECK(f.envelope->msg_as_Error()->code() != proto::ErrorCode::None);
+          if (f.type == proto::Message::MatchFound) p.views.clear();
+          if (f.type == proto::Message::Snapshot) snapshot(p, *f.envelope->msg_as_Snapshot());
           if (f.type == proto::Message::Welcome && tokens_.size() < kMaxTokens) {
             if (const auto* t = f.envelope->msg_as_Welcome()->token())
               tokens_.push_back({t->w0(), t->w1(), t->w2(), t->w3()});
@@ -540,6 +619,7 @@ class Harness {
   }
 
   config::Config cfg_;
+  const module::Game* game_;
   std::optional<shm::Segment> seg_;
   uv_loop_t loop_;
   int64_t now_ = 0;
@@ -557,6 +637,7 @@ class Harness {
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
   signal(SIGPIPE, SIG_IGN);  // as the server
   g_trace = std::getenv("FUZZ_DISPATCH_TRACE") != nullptr;
+  load_games();
   // Every log line is still formatted (format bugs count), then dropped.
   auto logger = std::make_shared<spdlog::logger>("fuzz", std::make_shared<spdlog::sinks::null_sink_mt>());
   logger->set_level(spdlog::level::trace);

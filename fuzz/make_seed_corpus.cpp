@@ -12,6 +12,12 @@
 //                         acks, resume (idle and in a match), parties,
 //                         protocol errors, every server-only message, slow
 //                         consumer, rate limit, timeouts, drain, full tables
+// OUT_DIR/view_delta/     fuzz_view_delta inputs: PROTOCOL.md's worked
+//                         example, arena-sized views with a few changes,
+//                         near-valid deltas (every DeltaError)
+// OUT_DIR/game/           fuzz_game inputs that fit any module: bots of
+//                         every seat playing for a while, raw inputs of
+//                         every length, disconnected seats
 // OUT_DIR/config/         configs/*.toml as they are, and near-valid ones:
 //                         every key out of range and of the wrong type,
 //                         unknown and misspelt keys and tables, bad TOML,
@@ -33,6 +39,7 @@
 #include <vector>
 
 #include "protocol/codec.h"
+#include "protocol/view_delta.h"
 #include "config/config.h"
 #include "fuzz/dispatch_input.h"
 
@@ -110,32 +117,34 @@ std::vector<std::pair<std::string, Bytes>> all_frames() {
     std::vector<flatbuffers::Offset<PlayerInfo>> players;
     for (uint8_t i = 0; i < 4; ++i)
       players.push_back(CreatePlayerInfo(b, 10u + i, i, i, 1500.f + i, b.CreateString("p" + std::to_string(i))));
-    add("match_found", g_enc.finish(CreateMatchFound(b, 0x00020003, 1, b.CreateVector(players), 30, 100000, 100000,
-                                                     20, 120000)));
+    std::vector<flatbuffers::Offset<GameParam>> params{
+        CreateGameParam(b, b.CreateString("width"), ParamType::Int, b.CreateString("100000")),
+        CreateGameParam(b, b.CreateString("max_speed"), ParamType::Int, b.CreateString("20"))};
+    add("match_found", g_enc.finish(CreateMatchFound(b, 0x00020003, 1, b.CreateVector(players), 30,
+                                                     b.CreateString("arena"), b.CreateString("1.0.0"),
+                                                     b.CreateVector(params), 3)));
   }
   {
     auto& b = g_enc.builder();
-    add("input", g_enc.finish(CreateInput(b, 5, 17, 16, 100, -100, 1)));
+    const uint8_t data[] = {100, uint8_t(-100), 1};  // an arena input: move_x, move_y, buttons
+    add("input", g_enc.finish(CreateInput(b, 5, 17, 16, b.CreateVector(data, 3))));
   }
   {
     auto& b = g_enc.builder();
-    std::vector<Entity> ents;
-    for (uint16_t i = 0; i < 6; ++i)
-      ents.emplace_back(i, i < 4 ? EntityKind::Player : EntityKind::Coin, 0, 1000 * i, 2000 * i, i, 0);
-    add("snapshot_full", g_enc.finish(CreateSnapshot(b, 0x00020003, 40, 0, 5, 116000, b.CreateVectorOfStructs(ents))));
+    Bytes view(12 + 6 * 20);  // an arena-shaped view: header + 6 entities
+    for (size_t i = 0; i < view.size(); ++i) view[i] = uint8_t(i * 13);
+    add("snapshot_full", g_enc.finish(CreateSnapshot(b, 0x00020003, 40, 0, 5, b.CreateVector(view))));
   }
   {
     auto& b = g_enc.builder();
-    std::vector<Entity> ents = {Entity(1, EntityKind::Player, 1, 50, 60, 2, 3)};
-    std::vector<uint16_t> removed = {5};
-    add("snapshot_delta", g_enc.finish(CreateSnapshot(b, 0x00020003, 41, 40, 6, 115900, b.CreateVectorOfStructs(ents),
-                                                      b.CreateVector(removed))));
+    const uint8_t delta[] = {0x84, 0x01, 0x04, 0x02, 0x28, 0x00, 0x10, 0x01, 0x07};
+    add("snapshot_delta", g_enc.finish(CreateSnapshot(b, 0x00020003, 41, 40, 6, b.CreateVector(delta, sizeof delta))));
   }
   {
     auto& b = g_enc.builder();
     std::vector<flatbuffers::Offset<PlayerResult>> res;
     for (uint8_t i = 0; i < 4; ++i) res.push_back(CreatePlayerResult(b, 10u + i, i, uint8_t(i + 1), 20 - i, 1500.f, 1510.f - i));
-    add("match_end", g_enc.finish(CreateMatchEnd(b, 0x00020003, EndReason::ScoreLimit, 600, b.CreateVector(res))));
+    add("match_end", g_enc.finish(CreateMatchEnd(b, 0x00020003, EndReason::ScoreLimit, 600, b.CreateVector(res), 0)));
   }
   {
     auto& b = g_enc.builder();
@@ -229,8 +238,20 @@ struct Script : Writer {
     msg(s, Message::QueueJoin).u8(mode).u8(party_key).u8(party_size);
     return *this;
   }
+  // A valid arena input (dispatch_input.h: len 0x80..0xFE).
   Script& input(uint8_t s, uint16_t seq, uint16_t ack, int8_t mx, int8_t my, uint8_t buttons = 0) {
-    msg(s, Message::Input).u16(seq).u16(seq).u16(ack).u8(uint8_t(mx)).u8(uint8_t(my)).u8(buttons);
+    msg(s, Message::Input).u16(seq).u16(seq).u16(ack).u8(skirmish::fuzz::kInputArena);
+    u8(skirmish::fuzz::arena_move_byte(mx)).u8(skirmish::fuzz::arena_move_byte(my)).u8(buttons);
+    return *this;
+  }
+  // Input.data of any bytes (up to 63), or none at all.
+  Script& input_raw(uint8_t s, uint16_t seq, uint16_t ack, std::span<const uint8_t> data) {
+    msg(s, Message::Input).u16(seq).u16(seq).u16(ack).u8(uint8_t(data.size() & skirmish::fuzz::kInputRawMask));
+    bytes(data.first(std::min<size_t>(data.size(), skirmish::fuzz::kInputRawMask)));
+    return *this;
+  }
+  Script& input_none(uint8_t s, uint16_t seq, uint16_t ack) {
+    msg(s, Message::Input).u16(seq).u16(seq).u16(ack).u8(skirmish::fuzz::kInputNoData);
     return *this;
   }
   Script& resume(uint8_t s, uint8_t token_sel, uint16_t last_tick = 0) {
@@ -383,7 +404,109 @@ void dispatch_seeds(const std::vector<std::pair<std::string, Bytes>>& frames) {
     s.ping(1, 1, 15).frame(0, Bytes(300, 0)).tick(16);
     put("reload-and-small", s);
   }
+  {
+    // Input.data the arena refuses: wrong lengths, out-of-range moves,
+    // unknown buttons, an empty vector, no vector, one past the cap; and
+    // valid ones in between so the match goes on.
+    Script s = two_in_a_match();
+    s.input_raw(0, 1, 0, Bytes{1, 2}).input_raw(0, 2, 0, Bytes{1, 2, 3, 4}).input_raw(0, 3, 0, Bytes{101, 0, 0})
+        .input_raw(0, 4, 0, Bytes{0, 0x9b, 0}).input_raw(0, 5, 0, Bytes{0, 0, 2}).input_raw(0, 6, 0, Bytes{})
+        .input_none(0, 7, 0).input_raw(0, 8, 0, Bytes(57, 1)).input_raw(0, 9, 0, Bytes(56, 1))
+        .input(0, 10, 1, 100, -100, 1).input_raw(1, 1, 0, Bytes{0x9c, 0x64, 0x01}).tick(4)
+        .input_raw(1, 2, 4, Bytes{0xff, 0xff, 0xff}).tick(4);
+    put("bad-inputs", s);
+  }
+  {
+    // Acks of every kind: the newest tick, an old one, one never sent, 0.
+    Script s = two_in_a_match();
+    for (uint16_t i = 1; i < 30; ++i) s.input(0, i, uint16_t(i < 10 ? i : i % 3 == 0 ? 0 : i % 3 == 1 ? 1 : 999), 50, 0).tick(1);
+    put("acks", s);
+  }
   put("grace-expired", Script().open(0).hello(0, "g").join(0).eof(0).clock(3000).coord(1).open(0).resume(1, 0));
+}
+
+// ---------------------------------------------------------------- view deltas
+
+// fuzz_view_delta's format: mode u8, cap u16, split u16, bytes.
+Bytes view_delta_input(uint8_t mode, uint16_t cap, const Bytes& first, const Bytes& second) {
+  Bytes out{mode, uint8_t(cap), uint8_t(cap >> 8), uint8_t(first.size()), uint8_t(first.size() >> 8)};
+  out.insert(out.end(), first.begin(), first.end());
+  out.insert(out.end(), second.begin(), second.end());
+  return out;
+}
+
+void view_delta_seeds() {
+  auto put = [](const std::string& name, const Bytes& b) { seed("view_delta", name, b); };
+  // PROTOCOL.md's worked example (tests/unit/test_view_delta.cpp checks it).
+  const Bytes base{0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18, 0x19, 0x1a, 0x1b, 0x1c, 0x1d, 0x1e, 0x1f};
+  const Bytes delta{0x12, 0x04, 0x03, 0xa4, 0x15, 0xa6, 0x05, 0x01, 0xc0, 0x04, 0x01, 0x07};
+  put("example", view_delta_input(0, 64, base, delta));
+  put("example-cap-short", view_delta_input(0, 17, base, delta));
+  // Arena-sized views (12 + 48 * 20 bytes) with a few entities moved.
+  Bytes arena(972);
+  for (size_t i = 0; i < arena.size(); ++i) arena[i] = uint8_t(i % 20 < 4 ? i / 20 : i * 7);
+  Bytes moved = arena;
+  for (size_t e = 0; e < 48; e += 5) moved[12 + e * 20 + 4] ^= 0x5a;
+  put("arena-round-trip", view_delta_input(1, 0, arena, moved));
+  put("arena-patch", view_delta_input(3, 12 + 20 * 3 + 4, arena, Bytes{1, 2, 3, 4, 0, 0, 0, 0, 9}));
+  Bytes d(delta_bound(moved.size()));
+  d.resize(encode_delta(arena.data(), arena.size(), moved.data(), moved.size(), d.data(), d.size()));
+  put("arena-apply", view_delta_input(0, 4096, arena, d));
+  put("grow", view_delta_input(1, 0, base, Bytes(40, 0x33)));
+  put("shrink", view_delta_input(1, 0, arena, base));
+  put("empty", view_delta_input(1, 0, {}, {}));
+  // Near-valid deltas: each DeltaError.
+  put("truncated", view_delta_input(0, 64, base, Bytes{0x10, 0x02, 0x05, 0xaa}));
+  put("bad-varint", view_delta_input(0, 64, base, Bytes{0x90, 0x80, 0x00}));
+  put("long-varint", view_delta_input(0, 64, base, Bytes{0x80, 0x80, 0x80, 0x80, 0x80, 0x01}));
+  put("too-long", view_delta_input(0, 8, base, Bytes{0x10}));
+  put("run-0", view_delta_input(0, 64, base, Bytes{0x10, 0x02, 0x00}));
+  put("overrun", view_delta_input(0, 64, base, Bytes{0x10, 0x0e, 0x04, 1, 2, 3, 4}));
+  put("trailing", view_delta_input(0, 64, base, Bytes{0x02, 0x00, 0x02, 1, 2, 0x00}));
+}
+
+// ---------------------------------------------------------------- games
+
+// fuzz_game's format: players u8, seed u64, then ops (Check 0, Input 1,
+// Bot 2, Step 3). Generic: whatever the module, these play a match.
+void game_seeds() {
+  auto start = [](uint8_t players, uint64_t seed) {
+    Writer w;
+    w.u8(players);
+    for (int i = 0; i < 8; ++i) w.u8(uint8_t(seed >> (8 * i)));
+    return w;
+  };
+  auto put = [](const std::string& name, const Writer& w) { seed("game", name, w.out); };
+  for (uint8_t players : {0, 1, 2, 3}) {
+    Writer w = start(players, 0x5eed0000u + players);
+    for (int t = 0; t < 120; ++t) {
+      for (uint8_t s = 0; s < 4; ++s) w.u8(2).u8(s);  // Bot
+      w.u8(3).u8(0).u8(0);                            // Step 1, all connected
+    }
+    put("bots-" + std::to_string(players), w);
+  }
+  {
+    Writer w = start(0, 42);
+    for (uint8_t len = 0; len < 64; ++len) {
+      w.u8(0).u8(len);  // Check
+      for (uint8_t i = 0; i <= len; ++i) w.u8(uint8_t(i * 37 + len));
+    }
+    put("check-lengths", w);
+  }
+  {
+    Writer w = start(1, 7);
+    for (int t = 0; t < 60; ++t) {
+      w.u8(1).u8(uint8_t(t)).u8(2).u8(uint8_t(t * 3)).u8(uint8_t(t * 5)).u8(0);  // Input, 3 bytes
+      w.u8(2).u8(uint8_t(t + 1));
+      w.u8(3).u8(uint8_t(t % 8)).u8(uint8_t(t % 3 == 0 ? 0x01 : 0));  // some seats away
+    }
+    put("inputs-and-away", w);
+  }
+  {
+    Writer w = start(0, 99);
+    for (int t = 0; t < 400; ++t) w.u8(2).u8(uint8_t(t & 1)).u8(3).u8(7).u8(0);  // long: 8 steps a time
+    put("long-match", w);
+  }
 }
 
 // ---------------------------------------------------------------- config
@@ -495,14 +618,16 @@ int main(int argc, char** argv) {
     return 2;
   }
   g_out = argv[1];
-  for (const char* d : {"frame_decoder", "dispatch", "config"}) fs::create_directories(g_out / d);
+  for (const char* d : {"frame_decoder", "dispatch", "config", "view_delta", "game"}) fs::create_directories(g_out / d);
   const auto frames = all_frames();
   frame_decoder_seeds(frames);
   dispatch_seeds(frames);
+  view_delta_seeds();
+  game_seeds();
   config_seeds(argv[2]);
   dictionaries();
   size_t n = 0;
-  for (const char* d : {"frame_decoder", "dispatch", "config"})
+  for (const char* d : {"frame_decoder", "dispatch", "config", "view_delta", "game"})
     for (const auto& e : fs::directory_iterator(g_out / d)) n += e.path().filename().string().rfind("seed-", 0) == 0;
   std::cout << "make_seed_corpus: " << n << " seeds in " << g_out.string() << "\n";
   return 0;

@@ -4,10 +4,14 @@
 # Exits non-zero if any fuzzer finds a crash, a leak, a timeout or an
 # out-of-memory; prints exec/s and total executions per fuzzer.
 #
-#   fuzz/run.sh                        all three, 60 s each
+#   fuzz/run.sh                        all of them, 60 s each
 #   FUZZ_SECONDS=3600 fuzz/run.sh dispatch
 #
-# Names: frame_decoder, dispatch, config. Environment:
+# Names: frame_decoder, dispatch, config, view_delta, game. `game` runs
+# fuzz_game once per module the build holds ($build/games/*.so: arena, and
+# battleship once it is built), FUZZ_SECONDS each, with
+# SKIRMISH_FUZZ_GAME=<name> and its own corpus corpus/game_<name> (the
+# generic seeds of corpus/game are read as a second corpus). Environment:
 #   FUZZ_SECONDS    seconds per fuzzer (default 60)
 #   FUZZ_BUILD_DIR  build directory (default build-fuzz next to this folder)
 #   FUZZ_NO_BUILD   1: skip configure and build (ctest -L fuzz sets it)
@@ -20,7 +24,7 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 build="$(realpath -m "${FUZZ_BUILD_DIR:-$root/build-fuzz}")"
 seconds="${FUZZ_SECONDS:-60}"
-all=(frame_decoder dispatch config)
+all=(frame_decoder dispatch config view_delta game)
 names=("$@")
 [[ ${#names[@]} -gt 0 ]] || names=("${all[@]}")
 for n in "${names[@]}"; do
@@ -42,33 +46,60 @@ fi
 mkdir -p "$build/logs"
 cd "$build/logs"  # with -jobs, libFuzzer writes fuzz-N.log into the current directory
 
+# One run per fuzzer; `game` expands to one run per module (game:<name>).
+runs=()
+for n in "${names[@]}"; do
+  if [[ $n == game ]]; then
+    found=0
+    for so in "$build"/games/*.so; do
+      [[ -f $so ]] || continue
+      runs+=("game:$(basename "$so" .so)")
+      found=1
+    done
+    [[ $found == 1 ]] || { echo "fuzz/run.sh: no game module in $build/games (build the arena target)" >&2; exit 1; }
+  else
+    runs+=("$n")
+  fi
+done
+
 failed=0
 summary=()
-for n in "${names[@]}"; do
-  corpus="$build/corpus/$n"
-  artifacts="$build/artifacts/$n/"
-  log="$build/logs/$n.log"
+for run in "${runs[@]}"; do
+  n="${run%%:*}"
+  game=""
+  [[ $run == *:* ]] && game="${run#*:}"
+  tag="$n"
+  extra=()
+  if [[ $n == game ]]; then
+    tag="game_$game"
+    mkdir -p "$build/corpus/$tag"
+    extra=("$build/corpus/game")  # the generic seeds, read only
+  fi
+  corpus="$build/corpus/$tag"
+  artifacts="$build/artifacts/$tag/"
+  log="$build/logs/$tag.log"
   mkdir -p "$artifacts"
   args=(-max_total_time="$seconds" -print_final_stats=1 -timeout=25 -rss_limit_mb=2048
         -artifact_prefix="$artifacts")
   [[ -f "$build/corpus/$n.dict" ]] && args+=(-dict="$build/corpus/$n.dict")
   # shellcheck disable=SC2206  # FUZZ_ARGS is split on purpose
   args+=(${FUZZ_ARGS:-})
-  echo "== fuzz_$n: ${seconds}s, corpus $corpus, log $log"
+  echo "== fuzz_$n${game:+ ($game)}: ${seconds}s, corpus $corpus, log $log"
   status=0
+  SKIRMISH_FUZZ_GAME="$game" \
   ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}" UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}" \
-    "$build/fuzz/fuzz_$n" "${args[@]}" "$corpus" >"$log" 2>&1 || status=$?
+    "$build/fuzz/fuzz_$n" "${args[@]}" "$corpus" "${extra[@]}" >"$log" 2>&1 || status=$?
   execs="$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)"
   rate="$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)"
   units="$(ls "$corpus" | wc -l)"
   if [[ $status -ne 0 ]]; then
     failed=1
-    echo "!! fuzz_$n FAILED (exit $status); the end of $log:" >&2
+    echo "!! fuzz_$tag FAILED (exit $status); the end of $log:" >&2
     tail -n 60 "$log" >&2
     ls -1 "$artifacts" 2>/dev/null | sed "s|^|   artifact: $artifacts|" >&2
-    summary+=("fuzz_$n: FAILED (exit $status) after ${execs:-?} execs")
+    summary+=("fuzz_$tag: FAILED (exit $status) after ${execs:-?} execs")
   else
-    summary+=("fuzz_$n: ${execs:-?} execs in ${seconds}s, ${rate:-?} exec/s, corpus ${units} inputs, 0 crashes")
+    summary+=("fuzz_$tag: ${execs:-?} execs in ${seconds}s, ${rate:-?} exec/s, corpus ${units} inputs, 0 crashes")
   fi
 done
 

@@ -15,6 +15,12 @@
 // random frame is not guessed: the bytes are run through the server's own
 // decoder (proto::FrameDecoder with the handshake limits) first.
 //
+// Protocol v2: the tool knows no game but what MatchFound says (game name,
+// max_input_bytes). Its inputs are the arena's bytes where it must send a
+// valid one without having read MatchFound (noread: three zero bytes, a
+// standing arena player; another game answers BadInput, which is not fatal
+// and never read), and the badinput attack's bytes follow MatchFound.
+//
 // Exit codes: 0 = no unexpected outcome; 1 = at least one, or no attack
 // connection was ever established; 2 = bad usage.
 #include <arpa/inet.h>
@@ -29,9 +35,11 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "games/arena/arena.h"
 #include "loadtest/hostile.h"
 
 namespace skirmish::hostile {
@@ -50,6 +58,8 @@ constexpr uint64_t kEarlySlackMs = 100;      // a handshake close this much befo
 constexpr uint64_t kHoldMs = 200;            // a non-fatal Error: the connection must stay open this long
 constexpr uint32_t kMaxSpawnPerTick = 100;   // new connections per tick per kind; a backlog is dropped
 constexpr uint64_t kFloodPauseMs = 100;      // between two new flood connections
+constexpr uint64_t kBadInputPauseMs = 250;   // between two new badinput connections: each takes a seat
+                                             // in a match that lingers, so a few a second is plenty
 constexpr uint64_t kRefusedPauseMs = 1000;   // kept-open attacks: no reopen for this long after a refusal
 constexpr size_t kFloodBatch = 64;           // pings per write
 constexpr uint64_t kFloodMaxBytes = 16 << 20;
@@ -89,9 +99,11 @@ struct Conn {
   uv_connect_t connect_req{};
   bool inited = false, connected = false, closing = false, done = false;
   uint8_t step = 0;  // attack progress: 1 = waiting for Welcome, 2 = after it, 3 = QueueStatus seen
+                     // (wrongstate), 4 = MatchFound seen (badinput)
   uint64_t started_ns = 0;
   uint64_t next_ns = 0;   // next timed action (slowloris byte, noread input, flood end)
   uint64_t welcome_deadline_ns = 0;
+  uint64_t match_deadline_ns = 0;  // badinput: MatchFound by then
   Expect want;
   FrameDecoder dec{DecodeLimits{.max_frame_bytes = 1u << 20}};
   std::vector<uint8_t> bytes;  // slowloris: the Hello it trickles
@@ -179,9 +191,36 @@ class Hostile {
     auto& b = enc_.builder();
     return copy(enc_.finish(CreateQueueJoin(b, 0, 0, 1)));
   }
-  std::vector<uint8_t> frame_input(uint32_t seq) {
+  // An Input with `data` as Input.data; nullptr = no data field at all.
+  std::vector<uint8_t> frame_input(uint32_t seq, const std::vector<uint8_t>* data) {
     auto& b = enc_.builder();
-    return copy(enc_.finish(CreateInput(b, seq, seq, 0, 0, 0, 0)));
+    flatbuffers::Offset<flatbuffers::Vector<uint8_t>> d;
+    if (data != nullptr) d = b.CreateVector(data->data(), data->size());
+    return copy(enc_.finish(CreateInput(b, seq, seq, 0, d)));
+  }
+  // A standing arena player (arena_input {0, 0, 0}).
+  std::vector<uint8_t> frame_input(uint32_t seq) {
+    static const std::vector<uint8_t> still(ARENA_INPUT_BYTES, 0);
+    return frame_input(seq, &still);
+  }
+  // The Input.data of badinput variant v (kBadInputNames), for a game
+  // named `game` taking at most `max_input` bytes. nullopt: no data field.
+  std::optional<std::vector<uint8_t>> bad_data(uint8_t v, const std::string& game, uint32_t max_input) {
+    switch (v) {
+      case 0: return std::vector<uint8_t>(max_input + 1, 0);
+      case 1: return std::vector<uint8_t>{};
+      case 2: return std::nullopt;
+      default: break;
+    }
+    if (game == "arena") {
+      // arena.h: moves in -100..100, buttons within ARENA_KNOWN_BUTTONS.
+      const int8_t move = (rnd() & 1) ? int8_t(ARENA_MAX_MOVE + 1) : int8_t(-ARENA_MAX_MOVE - 1);
+      if (rnd() & 1) return std::vector<uint8_t>{uint8_t(move), 0, 0};
+      return std::vector<uint8_t>{0, 0, uint8_t(~ARENA_KNOWN_BUTTONS & 0xFF)};
+    }
+    std::vector<uint8_t> b(max_input + 1 + rnd() % 8);  // a game we cannot read: too long
+    fill_random(b.data(), b.size());
+    return b;
   }
 
   uint64_t rnd() {
@@ -343,6 +382,7 @@ class Hostile {
         break;
       case Attack::Flood:
       case Attack::NoRead:
+      case Attack::BadInput:
         c->step = 1;
         c->welcome_deadline_ns = now + grace;
         write(c, frame_hello());
@@ -384,8 +424,25 @@ class Hostile {
         uv_read_stop(reinterpret_cast<uv_stream_t*>(&c->tcp));  // and never read again
         c->next_ns = now + kNoReadInputMs * kMs;
         break;
+      case Attack::BadInput:
+        write(c, frame_queue_join());
+        c->match_deadline_ns = now + o_.match_wait_ms * kMs;
+        break;
       default: unexpected(c, "Welcome to an invalid client");
     }
+  }
+
+  // badinput: seated in a match, send the variant's bad Input.data; the
+  // server must answer Error(BadInput), not fatal, and keep the session.
+  void on_match_found(Conn* c, const MatchFound& m) {
+    if (c->step != 2) return unexpected(c, "MatchFound before Welcome");
+    c->step = 4;
+    c->match_deadline_ns = 0;
+    const std::string game = m.game() != nullptr ? m.game()->str() : "";
+    if (m.max_input_bytes() == 0) return unexpected(c, "MatchFound with max_input_bytes 0");
+    const auto data = bad_data(c->variant, game, m.max_input_bytes());
+    arm(c, ErrorCode::BadInput, false, now_ns() + o_.grace_ms * kMs);
+    write(c, frame_input(++c->seq, data ? &*data : nullptr));
   }
 
   void arm(Conn* c, ErrorCode code, bool fatal, uint64_t deadline_ns) {
@@ -507,8 +564,10 @@ class Hostile {
       case Message::QueueStatus:
         if (c->attack == Attack::WrongState && c->variant == 1 && c->step == 2) c->step = 3;
         return;
+      case Message::MatchFound:
+        if (c->attack == Attack::BadInput && !c->done) on_match_found(c, *f.envelope->msg_as_MatchFound());
+        return;  // else: the double QueueJoin may be matched before we close
       case Message::Pong:
-      case Message::MatchFound:  // the double QueueJoin may be matched before we close
       case Message::Snapshot:
       case Message::MatchEnd: return;
       default:
@@ -582,7 +641,7 @@ class Hostile {
     switch (v) {
       case Verdict::Expected:
         ++x.expected;
-        if (c->attack == Attack::WrongState) ++x.variant_expected[c->variant];
+        if (c->attack == Attack::WrongState || c->attack == Attack::BadInput) ++x.variant_expected[c->variant];
         break;
       case Verdict::Unexpected: ++x.unexpected; break;
       case Verdict::Capped:
@@ -600,6 +659,7 @@ class Hostile {
     if (r_.samples.size() < kMaxSamples) {
       std::string r = why;
       if (c->attack == Attack::WrongState) r = std::string(kWrongStateNames[c->variant]) + ": " + r;
+      if (c->attack == Attack::BadInput) r = std::string(kBadInputNames[c->variant]) + ": " + r;
       r_.samples.push_back({double(now_ns() - start_ns_) / 1e9, c->attack, r});
     }
     close(c);
@@ -641,6 +701,11 @@ class Hostile {
     };
     top_up(Attack::Slowloris, o_.slowloris);
     top_up(Attack::NoRead, o_.noread);
+    if (o_.enabled[size_t(Attack::BadInput)] && now >= paused_until_[size_t(Attack::BadInput)] &&
+        open_[size_t(Attack::BadInput)] < o_.badinput && now >= badinput_next_ns_ && live() < max_open_) {
+      open(Attack::BadInput, uint8_t(badinput_next_++ % 4));
+      badinput_next_ns_ = now + kBadInputPauseMs * kMs;
+    }
     if (o_.enabled[size_t(Attack::Flood)] && open_[size_t(Attack::Flood)] < o_.flood && now >= flood_next_ns_ &&
         live() < max_open_) {
       open(Attack::Flood);
@@ -657,6 +722,8 @@ class Hostile {
     const Expect& w = c->want;
     if (c->welcome_deadline_ns != 0 && now > c->welcome_deadline_ns)
       return unexpected(c, "no Welcome to a valid Hello");
+    if (c->match_deadline_ns != 0 && now > c->match_deadline_ns)
+      return unexpected(c, "no MatchFound within " + ms_since(c, c->match_deadline_ns) + " of a QueueJoin");
     if (w.armed && !w.got && now > w.deadline_ns)
       return unexpected(c, "no " + error_name(w.code, w.fatal) + " within " + ms_since(c, w.deadline_ns));
     if (w.armed && w.got && w.fatal && now > w.close_by_ns(o_.grace_ms * kMs))
@@ -664,7 +731,8 @@ class Hostile {
                                error_name(w.code, true));
     if (w.armed && w.got && !w.fatal && now > w.got_ns + kHoldMs * kMs) {
       // Still open after a non-fatal Error, as PROTOCOL.md says: we close.
-      if (c->step != 3) return unexpected(c, "AlreadyInQueue without a QueueStatus first");
+      if (c->attack == Attack::WrongState && c->step != 3)
+        return unexpected(c, "AlreadyInQueue without a QueueStatus first");
       verdict(c, Verdict::Expected);
       return close(c);
     }
@@ -760,8 +828,8 @@ class Hostile {
   std::array<uint64_t, kAttacks> open_{};
   std::array<uint64_t, kAttacks> paused_until_{};  // ns; top-ups wait after a refusal
   std::vector<uint64_t> held_;                     // open connections by source address
-  uint64_t start_ns_ = 0, flood_next_ns_ = 0;
-  uint64_t rate_spawned_ = 0, rate_next_ = 0, wrongstate_next_ = 0, names_ = 0;
+  uint64_t start_ns_ = 0, flood_next_ns_ = 0, badinput_next_ns_ = 0;
+  uint64_t rate_spawned_ = 0, rate_next_ = 0, wrongstate_next_ = 0, badinput_next_ = 0, names_ = 0;
   uint64_t next_source_ = 0, max_open_ = 0;
   bool stopping_ = false, tty_ = false;
 };
@@ -795,7 +863,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--attacks", o.attacks_text,
                  "comma list or all: garbage,truncated,huge,unverifiable,wrongstate,flood,slowloris,"
-                 "resetstorm,noread")
+                 "resetstorm,noread,badinput")
       ->capture_default_str();
   app.add_option("--slowloris", o.slowloris, "slowloris connections kept open")
       ->check(CLI::Range(0u, 20000u))
@@ -808,6 +876,13 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--noread", o.noread, "connections that stop reading")
       ->check(CLI::Range(0u, 10000u))
+      ->capture_default_str();
+  app.add_option("--badinput", o.badinput,
+                 "connections kept queued or in a match that send Input.data the game must refuse")
+      ->check(CLI::Range(0u, 1000u))
+      ->capture_default_str();
+  app.add_option("--match-wait-ms", o.match_wait_ms, "badinput: MatchFound within this long of QueueJoin")
+      ->check(CLI::Range(100, 3600000))
       ->capture_default_str();
   app.add_option("--handshake-ms", o.handshake_ms, "the server's timeouts.handshake_timeout_ms")
       ->check(CLI::Range(100, 600000))

@@ -24,13 +24,22 @@ enum class Attack : uint8_t {
   Slowloris,     // a Hello, one byte a second
   ResetStorm,    // connect, then RST
   NoRead,        // plays but never reads
+  BadInput,      // in a match, Input.data the game must refuse (kBadInputNames)
 };
-inline constexpr size_t kAttacks = 9;
+inline constexpr size_t kAttacks = 10;
 inline constexpr const char* kAttackNames[kAttacks] = {"garbage",   "truncated", "huge",
                                                        "unverifiable", "wrongstate", "flood",
-                                                       "slowloris", "resetstorm", "noread"};
+                                                       "slowloris", "resetstorm", "noread",
+                                                       "badinput"};
 // The three wrong-state sequences, taken in turn.
 inline constexpr const char* kWrongStateNames[3] = {"input-before-hello", "double-queue-join", "double-hello"};
+// The four bad inputs, taken in turn, each answered Error(BadInput) that
+// leaves the session open (PROTOCOL.md, Playing): Input.data one byte past
+// MatchFound.max_input_bytes; an empty vector; no data field; bytes the
+// game's check_input refuses (the arena, games/arena/arena.h: a move of 101
+// or an unknown button; another game: random bytes past its length cap).
+inline constexpr const char* kBadInputNames[4] = {"oversize", "empty", "no-data", "bad-game-bytes"};
+inline constexpr size_t kMaxVariants = 4;
 inline constexpr size_t kErrorCodes = size_t(proto::ErrorCode::MAX) + 1;
 
 struct Options {
@@ -46,6 +55,8 @@ struct Options {
   double rate = 200;                    // new short-lived connections per second
   uint32_t flood = 4;                   // concurrent flood connections
   uint32_t noread = 20;                 // kept open
+  uint32_t badinput = 4;                // kept open (queued or in a match): >= 2 match one another
+  uint64_t match_wait_ms = 35000;       // badinput: MatchFound by then (the server's max_wait_ms + slack)
   uint64_t handshake_ms = 5000;         // the server's timeouts.handshake_timeout_ms
   uint64_t grace_ms = 2000;             // slack on every expected Error and close
   uint32_t handshake_frame_bytes = 256; // the server's limits.max_frame_bytes_handshake
@@ -66,7 +77,7 @@ struct Counters {
   uint64_t still_open = 0;      // noread: the server never closed it
   uint64_t server_closes = 0;   // closes by the server: EOF or reset read, or a failed write (noread)
   uint64_t close_ms_min = UINT64_MAX, close_ms_max = 0;  // connect start -> server close
-  uint64_t variant_expected[3] = {};                     // wrongstate, by kWrongStateNames
+  uint64_t variant_expected[kMaxVariants] = {};          // wrongstate, badinput: by variant
   std::array<uint64_t, kErrorCodes> errors{};            // Error frames received, by code
 };
 

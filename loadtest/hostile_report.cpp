@@ -55,6 +55,12 @@ void print_table(const Options& o, const Results& r) {
     std::printf("wrongstate expected: %s %llu, %s %llu, %s %llu\n", kWrongStateNames[0], ull(ws.variant_expected[0]),
                 kWrongStateNames[1], ull(ws.variant_expected[1]), kWrongStateNames[2], ull(ws.variant_expected[2]));
   }
+  if (o.enabled[size_t(Attack::BadInput)]) {
+    const Counters& bi = r.by_attack[size_t(Attack::BadInput)];
+    std::printf("badinput expected: %s %llu, %s %llu, %s %llu, %s %llu\n", kBadInputNames[0],
+                ull(bi.variant_expected[0]), kBadInputNames[1], ull(bi.variant_expected[1]), kBadInputNames[2],
+                ull(bi.variant_expected[2]), kBadInputNames[3], ull(bi.variant_expected[3]));
+  }
   std::string errors;
   const Counters t = r.total();
   for (size_t i = 0; i < kErrorCodes; ++i)
@@ -92,6 +98,10 @@ bool write_report(const Options& o, const Results& r, int exit_code, std::string
     for (size_t v = 0; v < 3; ++v)
       attacks["wrongstate"]["variants_expected"][kWrongStateNames[v]] =
           r.by_attack[size_t(Attack::WrongState)].variant_expected[v];
+  if (o.enabled[size_t(Attack::BadInput)])
+    for (size_t v = 0; v < 4; ++v)
+      attacks["badinput"]["variants_expected"][kBadInputNames[v]] =
+          r.by_attack[size_t(Attack::BadInput)].variant_expected[v];
   json samples = json::array();
   for (const Sample& s : r.samples)
     samples.push_back({{"t_s", s.t}, {"attack", kAttackNames[size_t(s.attack)]}, {"reason", s.reason}});
@@ -107,6 +117,8 @@ bool write_report(const Options& o, const Results& r, int exit_code, std::string
                  {"rate", o.rate},
                  {"flood", o.flood},
                  {"noread", o.noread},
+                 {"badinput", o.badinput},
+                 {"match_wait_ms", o.match_wait_ms},
                  {"handshake_ms", o.handshake_ms},
                  {"grace_ms", o.grace_ms},
                  {"handshake_frame_bytes", o.handshake_frame_bytes},

@@ -265,10 +265,10 @@ const std::vector<Example>& examples() {
        [](flatbuffers::FlatBufferBuilder& b) { return CreatePing(b, 123456, 42).Union(); }},
       {"S->C Pong{client_time_us: 123456, nonce: 42, server_time_ms: 1250}", Message::Pong,
        [](flatbuffers::FlatBufferBuilder& b) { return CreatePong(b, 123456, 42, 1250).Union(); }},
-      {"S->C Error{code: VersionMismatch, fatal: true, text: \"protocol version mismatch: server speaks 1\"}",
+      {"S->C Error{code: VersionMismatch, fatal: true, text: \"protocol version mismatch: this server speaks 2\"}",
        Message::Error,
        [](flatbuffers::FlatBufferBuilder& b) {
-         return CreateErrorDirect(b, ErrorCode::VersionMismatch, true, "protocol version mismatch: server speaks 1")
+         return CreateErrorDirect(b, ErrorCode::VersionMismatch, true, "protocol version mismatch: this server speaks 2")
              .Union();
        }},
   };

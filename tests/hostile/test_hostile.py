@@ -9,11 +9,14 @@
 3. The same bots again while skirmish-hostile runs every attack (garbage,
    truncated frames, 4 GiB headers, unverifiable bodies, valid messages in
    the wrong state, floods, 500 slowloris connections, reset storms,
-   clients that never read).
+   clients that never read, and clients seated in a match that send
+   Input.data the game must refuse: one byte too long, empty, missing, and
+   bytes the arena's check_input refuses; protocol v2 frames throughout).
 4. Checks: the bots saw no Error, failed connect or drop; their p99 is
    within 25 % of the baseline's (plus 2 ms for the histogram's bucket
    width and the timer's granularity); the hostile tool saw every attack
-   answered as the protocol says (exit 0); no process restarted; within
+   answered as the protocol says (exit 0), the bad inputs among them
+   (each kind answered Error BadInput, not fatal); no process restarted; within
    30 s of the attackers leaving, the fd count is back to the baseline and
    RSS within 10 % + 8 MiB of it (freed heap is not always returned to the
    kernel).
@@ -156,6 +159,15 @@ def main():
         print(out[-6000:], flush=True)
         if hostile.returncode != 0:
             fail(f"skirmish-hostile exited {hostile.returncode}: an attack was not answered as the protocol says")
+        with open(os.path.join(tmp, "hostile")) as f:
+            hrep = json.load(f)
+        bad = hrep["attacks"].get("badinput", {})
+        kinds = bad.get("variants_expected", {})
+        if bad.get("expected", 0) == 0 or min(kinds.values(), default=0) == 0:
+            fail(f"the bad inputs were not all answered BadInput: {bad}")
+        if bad.get("errors_received", {}).get("BadInput", 0) < bad["expected"]:
+            fail(f"fewer Error(BadInput) than bad inputs answered: {bad}")
+        print(f"bad inputs answered BadInput: {kinds}", flush=True)
 
         total = attacked["total"]
         if total["errors_total"] != 0 or total["connect_failures"] != 0 or total["drops"] != 0:
