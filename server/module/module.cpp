@@ -215,6 +215,11 @@ std::vector<skirmish_param> public_params(const Module& m, const GameParams& par
   return out;
 }
 
+void Game::rebind() {
+  public_params = module.game != nullptr ? ::skirmish::module::public_params(module, params)
+                                         : std::vector<skirmish_param>{};
+}
+
 std::optional<Game> load_game(const std::string& name_or_path, const Limits& limits, std::vector<GameParam> params,
                               std::uint32_t tick_rate_hz, std::uint32_t players, std::string& error) {
   auto m = load(name_or_path, limits, error);
@@ -227,7 +232,7 @@ std::optional<Game> load_game(const std::string& name_or_path, const Limits& lim
     error = "game module " + g->module.path + " (" + g->table()->name + "): " + why;
     return std::nullopt;
   }
-  g->public_params = public_params(g->module, g->params);
+  g->rebind();
   return g;
 }
 

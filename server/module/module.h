@@ -101,6 +101,19 @@ struct Game {
   GameParams params;
   std::vector<skirmish_param> public_params;  // points into params / the module
   const skirmish_game_v1_t* table() const { return module.game; }
+
+  Game() = default;
+  // A copy points its public_params into its own params, never the
+  // original's (which may be gone: a returned optional<Game> is one).
+  Game(const Game& o) : module(o.module), params(o.params) { rebind(); }
+  Game& operator=(const Game& o) {
+    module = o.module;
+    params = o.params;
+    rebind();
+    return *this;
+  }
+
+  void rebind();  // recomputes public_params from this Game's own params
 };
 
 // load() + check_match() + public_params(); nullopt with one line in `error`.
