@@ -96,7 +96,7 @@ TEST_CASE("battleship: a worker killed with -9 mid-match: its matches are adopte
   // The second game through the same machinery: a turn-based module with
   // hidden views is adopted from shared memory like the arena.
   GameConfig cfg({{"module", "\"battleship\""}, {"match_size", "2"}},
-                 "board = 10\nturn_ms = 2000\nmax_stalls = 5\nmax_turns = 1000\n");
+                 GameConfig::Params{"board = 10\nturn_ms = 2000\nmax_stalls = 5\nmax_turns = 1000\n"});
   ServerProcess srv({"--workers", "2"}, cfg.path);
   REQUIRE(srv.wait_ready());
   Loop loop;

@@ -189,7 +189,7 @@ TEST_CASE("a step() past game.step_budget_us is counted and logged") {
 
 TEST_CASE("battleship on the same binary: 8 bots play 4 matches to their end, each seat seeing only its own fleet") {
   GameConfig cfg({{"module", "\"battleship\""}, {"match_size", "2"}},
-                 "board = 6\nturn_ms = 1000\nmax_stalls = 3\nmax_turns = 400\n");
+                 GameConfig::Params{"board = 6\nturn_ms = 1000\nmax_stalls = 3\nmax_turns = 400\n"});
   ServerProcess srv({"--workers", "2"}, cfg.path);
   REQUIRE(srv.wait_ready());
   Loop loop;

@@ -37,7 +37,11 @@ constexpr uint32_t kTimeLimitS = 5;
 struct GameConfig {
   std::string path;
   // `params`: when not empty, the whole [game.params] table (another game's).
-  explicit GameConfig(std::map<std::string, std::string> overrides = {}, const std::string& params = "") {
+  struct Params {
+    std::string text;
+  };
+  explicit GameConfig(std::map<std::string, std::string> overrides = {}, const Params& game_params = {}) {
+    const std::string& params = game_params.text;
     overrides.emplace("time_limit_s", std::to_string(kTimeLimitS));
     overrides.emplace("width", "20000");
     overrides.emplace("height", "20000");
