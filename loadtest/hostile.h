@@ -103,4 +103,7 @@ void print_table(const Options& o, const Results& r);
 // The JSON summary at o.report; false (and `error`) when it cannot be written.
 bool write_report(const Options& o, const Results& r, int exit_code, std::string& error);
 
+// Runs every enabled attack for o.duration_s (hostile.cpp); the exit code.
+int run(const Options& o);
+
 }  // namespace skirmish::hostile
