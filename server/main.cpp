@@ -4,9 +4,14 @@
 // Exit codes: 0 clean stop, 1 a start-up failure (port in use, segment owned
 // by a live server, ...), 2 a bad config or flag (so a supervisor does not
 // respawn it in a loop).
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <climits>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 
 #include "config/config.h"
 #include "core/log.h"
@@ -39,6 +44,26 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "%s\n", error.c_str());
     return 2;
   }
+  // Replays: the directory must be there and writable now, not at the
+  // first match's end. Made absolute: the record names the module path
+  // and skirmish-replay may run elsewhere.
+  if (!opts.config.record_dir.empty()) {
+    struct stat st {};
+    char real[PATH_MAX];
+    const char* why = nullptr;
+    if (stat(opts.config.record_dir.c_str(), &st) != 0) why = std::strerror(errno);
+    else if (!S_ISDIR(st.st_mode)) why = "not a directory";
+    else if (access(opts.config.record_dir.c_str(), W_OK | X_OK) != 0) why = std::strerror(errno);
+    else if (realpath(opts.config.record_dir.c_str(), real) == nullptr) why = std::strerror(errno);
+    if (why != nullptr) {
+      std::fprintf(stderr,
+                   "config: game.record_dir = \"%s\": %s (allowed: \"\" (off) or the path of a directory the server "
+                   "may write)\n",
+                   opts.config.record_dir.c_str(), why);
+      return 2;
+    }
+    opts.config.record_dir = real;
+  }
   if (opts.check_only) {
     std::printf("%sgame ok: %s %s from %s\n", opts.message.c_str(), game->table()->name, game->table()->version,
                 game->module.path.c_str());
@@ -55,6 +80,11 @@ int main(int argc, char** argv) {
   spdlog::info("game {} {} from {}: {} bytes of state per match, inputs up to {} bytes, views up to {} bytes",
                game->table()->name, game->table()->version, game->module.path, game->table()->state_bytes,
                game->table()->max_input_bytes, game->table()->max_view_bytes);
+  if (!opts.config.record_dir.empty())
+    spdlog::info("recording every match into {} (up to {} bytes a file, a state hash every {} ticks, a {}-byte "
+                 "ring per match in shared memory)",
+                 opts.config.record_dir, opts.config.record_max_bytes, opts.config.record_hash_every,
+                 opts.config.record_ring_bytes);
   master::Master m(opts.config, *game);
   return m.run();
 }

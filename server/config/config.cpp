@@ -4,6 +4,7 @@
 // the flags all read that one table, so a key cannot be documented in one
 // place and checked differently in another.
 #include "config/config.h"
+#include "config/config_text.h"
 
 #include <arpa/inet.h>
 #include <sched.h>
@@ -18,7 +19,6 @@
 #include <charconv>
 #include <cstdio>
 #include <memory>
-#include <sstream>
 #include <system_error>
 
 #ifndef SKIRMISH_VERSION
@@ -28,13 +28,17 @@
 namespace skirmish::config {
 namespace {
 
+using detail::one_line;
+using detail::quote;
+using detail::show;
+using detail::type_name;
+using detail::apply_game_params;
+
 constexpr std::int64_t kMaxWorkers = 64;
 constexpr std::size_t kMaxShmNameChars = 200;
 // A config file is a few kilobytes; anything far larger is a wrong path
 // (a log, a core file), not a config, and is refused before parsing.
 constexpr std::size_t kMaxFileBytes = 1 << 20;
-// Values echoed in an error are cut so one line stays readable.
-constexpr std::size_t kMaxShownChars = 60;
 // Without --config: a checkout's file first (make run starts in the
 // repository), then the installed one. Relative to the working directory, as
 // a user who types the command there expects.
@@ -43,7 +47,7 @@ constexpr const char* kDefaultConfigPaths[] = {"configs/skirmish.toml", "/etc/sk
 // ---------------------------------------------------------------------------
 // The schema.
 
-enum class Kind { Integer, Workers, Host, ShmName, LogLevel, Module };
+enum class Kind { Integer, Workers, Host, ShmName, LogLevel, Module, Dir };
 
 struct Key {
   std::string_view table;
@@ -123,6 +127,10 @@ constexpr Key kKeys[] = {
     int_key("game", "match_size", 2, 16, &Config::match_size),
     int_key("game", "max_state_bytes", 64, 1048576, &Config::max_state_bytes),
     int_key("game", "step_budget_us", 1, 1000000, &Config::step_budget_us),
+    string_key("game", "record_dir", Kind::Dir, &Config::record_dir),
+    int_key("game", "record_max_bytes", 65536, 4294967295, &Config::record_max_bytes),
+    int_key("game", "record_hash_every", 1, 100000, &Config::record_hash_every),
+    int_key("game", "record_ring_bytes", 16384, 16777216, &Config::record_ring_bytes),
 
     int_key("matchmaking", "window_initial", 0, 5000, &Config::window_initial),
     int_key("matchmaking", "window_widen_per_s", 0, 5000,
@@ -169,79 +177,6 @@ std::string full_name(const Key& k) {
   return std::string(k.table) + "." + std::string(k.name);
 }
 
-// ---------------------------------------------------------------------------
-// Text helpers. Every error must stay on one line whatever the input held.
-
-std::string one_line(std::string_view s) {
-  std::string out(s);
-  for (char& c : out)
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
-  return out;
-}
-
-// A string value as it would be written in TOML, escaped and cut short.
-std::string quote(std::string_view s) {
-  bool cut = false;
-  if (s.size() > kMaxShownChars) {
-    std::size_t n = kMaxShownChars;
-    // Back up to a UTF-8 lead byte so the cut never splits a character.
-    while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
-    s = s.substr(0, n);
-    cut = true;
-  }
-  std::string out = "\"";
-  for (char c : s) {
-    const auto u = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (u < 0x20 || u == 0x7f) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", u);
-      out += buf;
-    } else {
-      out += c;
-    }
-  }
-  out += cut ? "...\"" : "\"";
-  return out;
-}
-
-std::string_view type_name(const toml::node& n) {
-  switch (n.type()) {
-    case toml::node_type::string:
-      return "string";
-    case toml::node_type::integer:
-      return "integer";
-    case toml::node_type::floating_point:
-      return "float";
-    case toml::node_type::boolean:
-      return "boolean";
-    case toml::node_type::date:
-      return "date";
-    case toml::node_type::time:
-      return "time";
-    case toml::node_type::date_time:
-      return "date-time";
-    case toml::node_type::array:
-      return "array";
-    case toml::node_type::table:
-      return "table";
-    default:
-      return "nothing";
-  }
-}
-
-// A value as given in the file: scalars as TOML, containers elided.
-std::string show(const toml::node& n) {
-  if (const auto* s = n.as_string()) return quote(s->get());
-  if (n.is_array()) return "[...]";
-  if (n.is_table()) return "{...}";
-  std::ostringstream os;
-  n.visit([&os](const auto& v) { os << v; });
-  return one_line(os.str());
-}
-
 std::string allowed(const Key& k) {
   switch (k.kind) {
     case Kind::Integer:
@@ -261,6 +196,8 @@ std::string allowed(const Key& k) {
     }
     case Kind::Module:
       return "a bundled game's name (arena, battleship) or a path to a game module .so";
+    case Kind::Dir:
+      return "\"\" (off) or the path of a directory the server may write";
   }
   return "";
 }
@@ -383,6 +320,10 @@ bool valid_text(Kind kind, std::string_view s) {
       // only what can never be a file name.
       return !s.empty() && s.size() <= 4096 &&
              std::none_of(s.begin(), s.end(), [](char ch) { return ch == '\0' || ch == '\n' || ch == '\r'; });
+    case Kind::Dir:
+      // Whether it is a writable directory is the master's check at start.
+      return s.size() <= 4096 &&
+             std::none_of(s.begin(), s.end(), [](char ch) { return ch == '\0' || ch == '\n' || ch == '\r'; });
     default:
       return false;
   }
@@ -478,56 +419,6 @@ bool apply_flag(const Key& k, std::string_view flag, std::string_view value,
     return false;
   }
   c.*k.text = std::string(value);
-  return true;
-}
-
-// [game.params]: the game module's own table, handed to it as typed pairs
-// (module::GameParam). Which keys and ranges are allowed is the module's
-// check_params, run by the master once the module is loaded; here only the
-// types the ABI carries: integer, float, boolean, string.
-bool apply_game_params(const toml::node& node, Config& c, std::string& error) {
-  const toml::table* t = node.as_table();
-  if (t == nullptr) {
-    error = "config: game.params must be a table, got " + std::string(type_name(node)) +
-            " (allowed: a [game.params] table of the game's keys)";
-    return false;
-  }
-  c.game_params.clear();
-  for (auto&& [key, v] : *t) {
-    module::GameParam p;
-    p.key = std::string(key.str());
-    const std::string who = "game.params." + one_line(p.key);
-    if (p.key.empty() || p.key.size() > 64) {
-      error = "config: " + who + ": a key must be 1..64 bytes";
-      return false;
-    }
-    if (const auto* i = v.as_integer()) {
-      p.type = SKIRMISH_PARAM_INT;
-      p.i = i->get();
-    } else if (const auto* f = v.as_floating_point()) {
-      p.type = SKIRMISH_PARAM_FLOAT;
-      p.f = f->get();
-    } else if (const auto* b = v.as_boolean()) {
-      p.type = SKIRMISH_PARAM_BOOL;
-      p.i = b->get() ? 1 : 0;
-    } else if (const auto* s = v.as_string()) {
-      p.type = SKIRMISH_PARAM_STRING;
-      p.s = s->get();
-      if (p.s.size() > 1024 || p.s.find('\0') != std::string::npos) {
-        error = "config: " + who + " must be a string of at most 1024 bytes without NUL";
-        return false;
-      }
-    } else {
-      error = "config: " + who + " must be an integer, float, boolean or string, got " +
-              std::string(type_name(v)) + " " + show(v);
-      return false;
-    }
-    if (c.game_params.size() >= 64) {
-      error = "config: game.params has more than 64 keys";
-      return false;
-    }
-    c.game_params.push_back(std::move(p));
-  }
   return true;
 }
 

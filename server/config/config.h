@@ -74,6 +74,12 @@ struct Config {
   std::uint32_t match_size = 4;  // players per match
   std::uint32_t max_state_bytes = 65536;  // largest state_bytes a module may ask for
   std::uint32_t step_budget_us = 2000;    // a step() slower than this is counted and logged
+  // Replays: every match's seed, params and per-tick inputs, through a
+  // ring in shared memory, into one file per match in record_dir.
+  std::string record_dir;                  // "" = off
+  std::uint32_t record_max_bytes = 16777216;  // per file; past it the record stops (counted)
+  std::uint32_t record_hash_every = 30;    // a state hash every this many ticks
+  std::uint32_t record_ring_bytes = 65536;    // per match, in shared memory (only when on)
   std::vector<module::GameParam> game_params;  // [game.params], in file order
 
   // [matchmaking]

@@ -14,7 +14,7 @@ using shm::shared_load;
 using shm::shared_store;
 
 Coordinator::Coordinator(const config::Config& cfg, shm::Segment* seg, std::uint32_t index, const module::Game* game)
-    : cfg_(cfg), seg_(seg), game_(game), index_(index), fanout_(seg->worker_slots()) {
+    : cfg_(cfg), seg_(seg), game_(game), index_(index), recorder_(cfg, seg, game, &stats_), fanout_(seg->worker_slots()) {
   // Seeds differ per start so two runs do not replay the same matches.
   seed_ ^= std::uint32_t(shm::unix_time_ms());
 }
@@ -158,8 +158,9 @@ bool Coordinator::form(const matchmaking::Match& m, const std::vector<matchmakin
   {
     auto g = shm::lock_match(row);
     seed_ = seed_ * 1664525u + 1013904223u;
-    match::start_locked(row, match::Ring{seg_->match_ring(row), seg_->state_stride(), game_->table()},
-                        game_->params.view(), std::uint8_t(n), seed_);
+    match::start_locked(row, match::ring_of(*seg_, row, game_->table()), game_->params.view(), std::uint8_t(n),
+                        seed_);
+    recorder_.start_locked(row);
   }
 
   // (2) claim the tickets, all or none.
@@ -398,8 +399,10 @@ void Coordinator::sweep(std::int64_t now_ms) {
     if (shared_load(m.state) == shm::MatchState::Ended && now_ms - shared_load(m.ended_at_ms) >= kEndedLingerMs)
       done.push_back(h);
   });
-  for (shm::Handle h : done)
+  for (shm::Handle h : done) {
+    if (shm::MatchRow* m = matches.get(h)) recorder_.finish(*m, shm::to_wire(h), now_ms);
     if (matches.release(h)) ++stats_.matches_released;
+  }
 }
 
 }  // namespace skirmish::coordinator

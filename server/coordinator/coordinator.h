@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "coordinator/recorder.h"
 #include "match/worker_set.h"
 #include "matchmaking/matchmaker.h"
 #include "shm/segment.h"
@@ -60,6 +61,10 @@ class Coordinator {
   // Releases cancelled tickets, seats past the resume grace (and their
   // tickets), and ended matches past their linger.
   void sweep(std::int64_t now_ms);
+
+  // Drains the match records into game.record_dir (recorder.h): on the
+  // timer, and once more before exiting.
+  void record(std::int64_t now_ms) { recorder_.pass(now_ms); }
 
   const Stats& stats() const { return stats_; }
   // Copies the counters into the coordinator's row (on its heartbeat).
@@ -98,6 +103,7 @@ class Coordinator {
   std::uint32_t seed_ = 0x9E3779B9u;
   bool draining_ = false;
   Stats stats_{};  // value-initialised: every count 0
+  Recorder recorder_;
   // Reused per round.
   std::vector<matchmaking::Ticket> tickets_;
   std::vector<Candidate> cands_;

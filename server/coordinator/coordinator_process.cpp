@@ -73,6 +73,7 @@ class CoordinatorRole final : public core::ChildRole {
   void work(bool timer) {
     const int64_t now = core::monotonic_ms();
     if (coord_.draining() && timer && (workers_gone() || now >= drain_deadline_ms_)) {
+      coord_.record(now);  // every match has ended: their files are finished
       spdlog::info("drained; exiting");
       loop_.stop();
       return;
@@ -81,6 +82,7 @@ class CoordinatorRole final : public core::ChildRole {
       last_sweep_ms_ = now;
       coord_.sweep(now);
     }
+    if (timer) coord_.record(now);
     // A round scans the ticket rows: only when there are tickets.
     if (loop_.context().seg->tickets().size() > 0) coord_.round(now);
   }

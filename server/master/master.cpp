@@ -45,7 +45,8 @@ shm::Sizes Master::sizes_of(const config::Config& c, const module::Game& g) {
                     .max_matches = c.max_matches,
                     .mailbox_depth = c.mailbox_depth,
                     .state_bytes = g.table()->state_bytes,
-                    .game_id = id};
+                    .game_id = id,
+                    .record_bytes = c.record_dir.empty() ? 0u : c.record_ring_bytes};
 }
 
 Master::Master(const config::Config& cfg, const module::Game& game) : game_(&game), cfg_(cfg) {}

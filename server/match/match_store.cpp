@@ -29,6 +29,12 @@ matchmaking::Params matchmaking_params(const config::Config& c) {
   return p;
 }
 
+Ring ring_of(const shm::Segment& seg, const shm::MatchRow& row, const skirmish_game_v1_t* game) {
+  Ring r{seg.match_ring(row), seg.state_stride(), game};
+  if (shm::RecordRing* h = seg.match_record(row)) r.rec = record::Ring{h, reinterpret_cast<std::uint8_t*>(h + 1), seg.record_bytes()};
+  return r;
+}
+
 namespace {
 
 const std::uint8_t* at_index(const shm::MatchRow& row, const Ring& ring, std::uint32_t idx) {
@@ -118,6 +124,8 @@ StepOutcome step_locked(shm::MatchRow& row, const Ring& ring, std::uint32_t conn
   std::memcpy(out + ring.game->state_bytes / 2, cur + ring.game->state_bytes / 2,
               ring.game->state_bytes - ring.game->state_bytes / 2);
   SKIRMISH_FAULT(3);
+  bool lost = false;
+  if (ring.rec) lost = !record::append_tick_locked(ring.rec, next_tick, connected_mask, items, n);
   shm::shared_store(row.stepping, std::uint32_t{1});
   ring.game->step(out, &inputs, next_tick);
   shm::shared_store(row.stepping, std::uint32_t{0});
@@ -137,9 +145,10 @@ StepOutcome step_locked(shm::MatchRow& row, const Ring& ring, std::uint32_t conn
     q.count -= popped[i] <= q.count ? popped[i] : q.count;
   }
   SKIRMISH_FAULT(7);
+  if (ring.rec) lost |= !record::append_hash_locked(ring.rec, next_tick, out, ring.game->state_bytes);
   skirmish_outcome o{};
   ring.game->outcome(out, &o);
-  return {next_tick, o.end != SKIRMISH_RUNNING, true};
+  return {next_tick, o.end != SKIRMISH_RUNNING, true, lost};
 }
 
 bool outcome_locked(const shm::MatchRow& row, const Ring& ring, skirmish_outcome& out) {

@@ -30,6 +30,8 @@
 
 #include "config/config.h"
 #include "matchmaking/matchmaker.h"
+#include "record/record.h"
+#include "shm/segment.h"
 #include "shm/tables.h"
 #include "skirmish/game.h"
 
@@ -47,8 +49,12 @@ struct Ring {
   std::uint8_t* base = nullptr;  // kStateRing buffers
   std::uint64_t stride = 0;      // bytes between buffers (>= game->state_bytes)
   const skirmish_game_v1_t* game = nullptr;
+  record::Ring rec{};  // the match's record ring; empty when recording is off
   std::uint8_t* buffer(std::uint32_t i) const { return base + std::uint64_t(i % shm::kStateRing) * stride; }
 };
+
+// The rings of the match in `row` (a row of seg.matches()).
+Ring ring_of(const shm::Segment& seg, const shm::MatchRow& row, const skirmish_game_v1_t* game);
 
 // The published state, or nullptr when the row holds none (torn or never set).
 const std::uint8_t* published_locked(const shm::MatchRow& row, const Ring& ring);
@@ -69,10 +75,13 @@ struct StepOutcome {
   std::uint32_t tick;  // tick now published
   bool ended;          // the module ended the match at this tick
   bool ok;             // false: no valid published state (nothing done)
+  bool record_lost = false;  // this step filled the record ring (count it, log it)
 };
 // Gathers every queued input, steps the module once on a copy of the
 // published state with `connected_mask` (bit i = seat i has a session
 // somewhere), publishes, pops the inputs. Never called on an ended state.
+// With a record ring: appends TICK before step() (a crashing tick is
+// recorded) and HASH after the publish every hash_every ticks.
 StepOutcome step_locked(shm::MatchRow& row, const Ring& ring, std::uint32_t connected_mask);
 
 // The module's outcome of the published state; false when there is none.

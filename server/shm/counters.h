@@ -71,6 +71,7 @@ inline constexpr std::uint32_t kErrorCodeSlots = 24;  // >= proto::ErrorCode::MA
   X(steps_over_budget, Worker, Counter, Copied, "skirmish_game_steps_over_budget_total", "", "Match steps slower than game.step_budget_us (logged, rate-limited).") \
   X(step_crashes, Worker, Counter, Copied, "skirmish_game_step_crashes_total", "", "Matches found with a step() that never returned (the module crashed a worker in it); stepped again once.") \
   X(matches_quarantined, Worker, Counter, Copied, "skirmish_matches_quarantined_total", "", "Matches ended with GameError after the module crashed in their step() twice.") \
+  X(records_lost, Worker, Counter, Copied, "skirmish_match_records_lost_total", "", "Matches whose record ring filled before the coordinator drained it: recorded up to that tick only (logged).") \
   X(views_too_long, Worker, Counter, Copied, "skirmish_game_views_refused_total", "", "Views the module returned longer than its max_view_bytes (not sent).") \
   X(ticks_late, Worker, Counter, Copied, "skirmish_tick_passes_late_total", "", "Tick passes run more than one interval late.") \
   X(ticks_skipped, Worker, Counter, Copied, "skirmish_tick_passes_skipped_total", "", "Tick passes given up after a stall (logged).") \
@@ -90,6 +91,11 @@ inline constexpr std::uint32_t kErrorCodeSlots = 24;  // >= proto::ErrorCode::MA
   X(matches_recovered, Coordinator, Counter, Copied, "skirmish_matches_recovered_total", "", "Half-formed matches a starting coordinator finished or undid.") \
   X(matches_released, Coordinator, Counter, Copied, "skirmish_matches_released_total", "", "Ended match rows released after their linger.") \
   X(tickets_released, Coordinator, Counter, Copied, "skirmish_tickets_released_total", "", "Ticket rows released (matched, cancelled, or their player gone).") \
+  X(records_finished, Coordinator, Counter, Copied, "skirmish_match_records_total", "result=\"complete\"", "Match record files finished (game.record_dir), by result: complete, incomplete (the ring filled: see skirmish_match_records_lost_total), capped at game.record_max_bytes, or failed (a write error, logged).") \
+  X(records_incomplete, Coordinator, Counter, Copied, "skirmish_match_records_total", "result=\"incomplete\"", "") \
+  X(records_capped, Coordinator, Counter, Copied, "skirmish_match_records_total", "result=\"capped\"", "") \
+  X(records_failed, Coordinator, Counter, Copied, "skirmish_match_records_total", "result=\"failed\"", "") \
+  X(record_bytes_written, Coordinator, Counter, Copied, "skirmish_match_record_written_bytes_total", "", "Bytes written to match record files.") \
   X(invalid_parties, Coordinator, Counter, Copied, "skirmish_tickets_invalid_party_total", "", "Tickets cancelled because their party can never be matched as given.") \
   /* master */ \
   X(accepted, Master, Counter, Copied, "skirmish_connections_accepted_total", "", "TCP connections accepted by the master.") \

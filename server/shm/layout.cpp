@@ -53,6 +53,10 @@ std::string validate_sizes(const Sizes& s) {
        }) {
     if (!e.empty()) return e;
   }
+  if (s.record_bytes != 0) {
+    if (std::string e = check_range("record_bytes", s.record_bytes, kMinRecordBytes, kMaxRecordBytes); !e.empty())
+      return e;
+  }
   return {};
 }
 
@@ -69,6 +73,7 @@ Layout compute_layout(const Sizes& s) {
   l.tickets = c.table<TicketRow>(s.max_tickets);
   l.matches = c.table<MatchRow>(s.max_matches);
   l.match_states = c.take(std::uint64_t{s.max_matches} * kStateRing * state_stride(s));
+  l.match_records = c.take(std::uint64_t{s.max_matches} * record_stride(s));
   l.total_bytes = c.offset;
   return l;
 }

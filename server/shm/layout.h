@@ -9,7 +9,9 @@
 //   mailbox_ring_stride bytes) | players, tickets, matches (each a
 //   SlotTableControl, a u32 free ring, rows) | match states (max_matches
 //   rings of kStateRing buffers, each state_stride bytes: the game module's
-//   state_bytes rounded up to 64). Every region starts on a
+//   state_bytes rounded up to 64) | match records (max_matches of a
+//   RecordRing header and record_bytes of ring, only when record_bytes > 0:
+//   [game] record_dir is set). Every region starts on a
 //   64-byte boundary and none overlap; total_bytes is a multiple of 64.
 // - The Header's first 32 bytes (magic, layout_version, header_bytes,
 //   master_pid, state, master_start_ticks) keep their place across layout
@@ -26,7 +28,7 @@
 namespace skirmish::shm {
 
 inline constexpr std::uint64_t kMagic = 0x314D48534D524B53ull;  // "SKRMSHM1"
-inline constexpr std::uint32_t kLayoutVersion = 8;
+inline constexpr std::uint32_t kLayoutVersion = 9;
 inline constexpr std::uint64_t kAlign = 64;
 inline constexpr std::uint32_t kMaxWorkers = 1024;
 inline constexpr std::uint32_t kMaxMailboxDepth = 1u << 20;
@@ -42,12 +44,14 @@ struct Sizes {
   // state) is refused instead of stepping states it cannot read.
   std::uint32_t state_bytes = 1024;
   std::uint32_t game_id = 0;
+  // Bytes of each match's record ring (match/record.h); 0: no recording.
+  std::uint32_t record_bytes = 0;
 
   friend bool operator==(const Sizes&, const Sizes&) = default;
 };
 static_assert(std::is_trivially_copyable_v<Sizes>);
 static_assert(std::is_standard_layout_v<Sizes>);
-static_assert(sizeof(Sizes) == 28);
+static_assert(sizeof(Sizes) == 32);
 
 // Largest state a module may declare ([game] max_state_bytes is capped here).
 inline constexpr std::uint32_t kMaxStateBytes = 1u << 20;
@@ -56,6 +60,15 @@ inline constexpr std::uint32_t kMaxStateBytes = 1u << 20;
 // tick by its round trip; 8 ticks cover ~260 ms at 30 Hz).
 inline constexpr std::uint32_t kStateRing = 8;
 constexpr std::uint64_t state_stride(const Sizes& s) { return (std::uint64_t{s.state_bytes} + 63) / 64 * 64; }
+// A match's record ring: bounds of [game] record_ring_bytes. The largest
+// record (16 seats x 8 inputs of 56 bytes) is ~8 KiB, so the smallest ring
+// holds two.
+inline constexpr std::uint32_t kMinRecordBytes = 16384;
+inline constexpr std::uint32_t kMaxRecordBytes = 16u << 20;
+// The RecordRing header (tables.h) and then the ring, per match.
+constexpr std::uint64_t record_stride(const Sizes& s) {
+  return s.record_bytes == 0 ? 0 : 64 + (std::uint64_t{s.record_bytes} + 63) / 64 * 64;
+}
 
 // Empty when valid, else one line naming the offending field and its range.
 std::string validate_sizes(const Sizes& sizes);
@@ -98,6 +111,7 @@ struct Layout {
   TableLayout tickets;
   TableLayout matches;
   Region match_states;  // max_matches * kStateRing * state_stride
+  Region match_records;  // max_matches * record_stride (0 bytes: recording off)
   std::uint64_t total_bytes;
 
   friend bool operator==(const Layout&, const Layout&) = default;

@@ -501,4 +501,11 @@ std::uint8_t* Segment::match_ring(const MatchRow& row) const {
   return at<std::uint8_t>(layout_.match_states.offset + slot * kStateRing * state_stride());
 }
 
+RecordRing* Segment::match_record(const MatchRow& row) const {
+  if (sizes_.record_bytes == 0) return nullptr;
+  const auto* rows = at<MatchRow>(layout_.matches.rows.offset);
+  const std::uint64_t slot = std::uint64_t(&row - rows);
+  return at<RecordRing>(layout_.match_records.offset + slot * record_stride(sizes_));
+}
+
 }  // namespace skirmish::shm

@@ -97,6 +97,10 @@ class Segment {
   // kStateRing buffers of state_stride bytes, 64-byte aligned.
   std::uint8_t* match_ring(const MatchRow& row) const;
   std::uint64_t state_stride() const { return shm::state_stride(sizes_); }
+  // The record ring of the match in `row`, nullptr when recording is off;
+  // record_bytes() of ring follow the header.
+  RecordRing* match_record(const MatchRow& row) const;
+  std::uint32_t record_bytes() const { return sizes_.record_bytes; }
 
  private:
   Segment(std::string name, void* base, const Sizes& sizes,

@@ -83,7 +83,7 @@ static_assert(sizeof(ProcessRow) == kProcessRowBytes);
 // attaches the old generation's segment, so a different table must not
 // share a layout version. Adding a counter: bump kLayoutVersion (layout.h)
 // and these two numbers together.
-static_assert(kCounterCount == 55 && kHistogramCount == 3 && kLayoutVersion == 8,
+static_assert(kCounterCount == 61 && kHistogramCount == 3 && kLayoutVersion == 9,
               "the counter table changed: bump kLayoutVersion and the counts here");
 
 enum class PlayerState : std::uint32_t {
@@ -228,6 +228,37 @@ static_assert(std::is_trivially_copyable_v<MatchRow>);
 static_assert(std::is_standard_layout_v<MatchRow>);
 static_assert(offsetof(MatchRow, lock) % 64 == 0);
 static_assert(sizeof(MatchRow) % 64 == 0);
+
+// The header of a match's record ring (match/record.h): the region
+// match_records holds one per match slot, followed by Sizes::record_bytes
+// of ring. The ring is a byte stream of records; positions only grow
+// (offset in the ring = pos % capacity).
+// - start (coordinator, under the match lock): everything reset, state
+//   Recording.
+// - append (the owner, under the match lock): record bytes are written
+//   first, then write_pos (release), so a death mid-append leaves none of
+//   it; no room (write_pos + len - read_pos > capacity): state Lost and
+//   lost_tick, nothing more is recorded for the match.
+// - drain (the coordinator only; match/record.h, coordinator/recorder.h):
+//   copies [read_pos, write_pos) under the lock, writes it to the file
+//   outside it, then stores file_bytes and read_pos (release).
+enum class RecordState : std::uint32_t { Off = 0, Recording = 1, Lost = 2 };
+enum class RecordFile : std::uint32_t { None = 0, Writing = 1, Capped = 2, Done = 3, Failed = 4 };
+struct alignas(64) RecordRing {
+  RecordState state;          // owner (Lost) and coordinator (start)
+  std::uint32_t hash_every;   // a HASH record every this many ticks
+  std::uint64_t write_pos;    // owner: bytes appended since start
+  std::uint64_t read_pos;     // coordinator: bytes drained to the file
+  std::uint64_t file_bytes;   // coordinator: bytes of the file so far
+  std::uint32_t lost_tick;    // the first tick not recorded (state Lost)
+  RecordFile file;            // coordinator
+  std::int64_t created_unix_ms;  // the match's start, names its file
+  std::int64_t drained_at_ms;    // coordinator: CLOCK_MONOTONIC of the last drain
+  std::int32_t writer_pid;       // coordinator that last wrote the file
+  std::uint32_t last_tick;       // coordinator: newest TICK drained
+};
+static_assert(std::is_trivially_copyable_v<RecordRing>);
+static_assert(sizeof(RecordRing) == 64);
 
 // Repair step of a match lock: the published buffer was complete before the
 // flip, so only `published`/`state_len` are clamped to sane values and the

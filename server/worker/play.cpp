@@ -555,6 +555,14 @@ void Worker::step_owned() {
                     o.tick, crashes, crashes == 1 ? "" : "s",
                     quarantine ? ": quarantined, ended with GameError" : ": stepping it again");
     }
+    if (o.record_lost) {
+      ++stats_.records_lost;
+      if (const int64_t t = core::monotonic_ms(); t - record_lost_logged_ms_ >= 10000) {
+        record_lost_logged_ms_ = t;
+        spdlog::warn("match {:#x}: its record ring filled at tick {}: recorded up to there only (game.record_ring_bytes "
+                     "= {}; {} so far)", wire, o.tick, cfg_.record_ring_bytes, stats_.records_lost);
+      }
+    }
     if (step_us > cfg_.step_budget_us) {
       ++stats_.steps_over_budget;
       if (const int64_t t = core::monotonic_ms(); t - budget_logged_ms_ >= 10000) {

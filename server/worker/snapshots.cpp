@@ -33,7 +33,7 @@ void Worker::init_view_scratch() {
 }
 
 match::Ring Worker::ring_of(const shm::MatchRow& row) const {
-  return match::Ring{seg_->match_ring(row), seg_->state_stride(), game_->table()};
+  return match::ring_of(*seg_, row, game_->table());
 }
 
 void Worker::send_snapshots(uint32_t wire) {

@@ -255,6 +255,7 @@ class Worker {
   std::vector<uint8_t> base_view_;  // one view of view_cap_
   std::vector<uint8_t> deltas_;     // kMaxDeltaJobs deltas of delta_cap_
   int64_t budget_logged_ms_ = 0;    // rate limit of the step-budget warning
+  int64_t record_lost_logged_ms_ = 0;  // rate limit of the record-ring warning
   uv_timer_t tick_timer_;
   uint64_t next_tick_us_ = 0;  // due time of the next pass (uv_hrtime us), 0 idle
   alignas(16) std::array<uint8_t, 64 * 1024> read_buf_;
