@@ -287,13 +287,17 @@ struct Game {
 };
 
 // Inputs drawn in advance: table[t] is tick t's inputs (at most one per
-// seat), as bytes; seq is filled in per match.
+// seat), as bytes; seq is filled in per match. A seat's slot is the
+// module's max_input_bytes wide, so a tick's row is as compact as the
+// module allows (arena: 12 bytes) and the figure is the tick's cost, not
+// this table's cache misses (56-byte slots made it a 900 KB table read at
+// a random row per match: 4 cold lines a tick).
 class InputTable {
  public:
   static constexpr std::uint32_t kTicks = 4096;  // a power of two
 
-  InputTable(const Game& g, std::uint64_t seed) : g_(g), players_(g.players) {
-    bytes_.assign(std::size_t(kTicks) * players_ * SKIRMISH_MAX_INPUT_BYTES, 0);
+  InputTable(const Game& g, std::uint64_t seed) : g_(g), players_(g.players), slot_(g.t->max_input_bytes) {
+    bytes_.assign(std::size_t(kTicks) * players_ * slot_, 0);
     lens_.assign(std::size_t(kTicks) * players_, 0);
     if (std::string(g.t->name) == "arena") wander(seed);
     else record_bots(seed);
@@ -307,7 +311,7 @@ class InputTable {
     for (std::uint32_t s = 0; s < players_; ++s) {
       const std::uint8_t len = lens_[row * players_ + s];
       if (len == 0) continue;
-      items[n++] = skirmish_input{std::uint8_t(s), len, 0, seq, &bytes_[(std::size_t(row) * players_ + s) * SKIRMISH_MAX_INPUT_BYTES]};
+      items[n++] = skirmish_input{std::uint8_t(s), len, 0, seq, &bytes_[(std::size_t(row) * players_ + s) * slot_]};
     }
     return n;
   }
@@ -315,7 +319,7 @@ class InputTable {
 
  private:
   std::uint8_t* at(std::uint32_t t, std::uint32_t s) {
-    return &bytes_[(std::size_t(t) * players_ + s) * SKIRMISH_MAX_INPUT_BYTES];
+    return &bytes_[(std::size_t(t) * players_ + s) * slot_];
   }
 
   void wander(std::uint64_t seed) {
@@ -366,6 +370,7 @@ class InputTable {
 
   const Game& g_;
   std::uint32_t players_;
+  std::uint32_t slot_;  // bytes per seat and tick: the module's max_input_bytes
   std::vector<std::uint8_t> bytes_;
   std::vector<std::uint8_t> lens_;
   const char* kind_ = "";

@@ -120,31 +120,24 @@ void init(void* state, const skirmish_params* params, std::uint32_t players, std
 void step(void* state, const skirmish_inputs* in, std::uint32_t /*tick*/) {
   // Stepped in place: the server hands 16-byte aligned state bytes of a
   // trivially copyable type (game.h), and a copy in and out of ~1 KB per
-  // tick cost a third of the step.
+  // tick cost a third of the step. The rules read inputs[i] only where
+  // has[i], so only `has` is cleared.
   ArenaState& a = *static_cast<ArenaState*>(state);
   arena::PlayerInput inputs[arena::kMaxPlayers];
-  bool has[arena::kMaxPlayers];
-  std::uint8_t buttons[arena::kMaxPlayers];
+  bool has[arena::kMaxPlayers] = {};
   const std::uint32_t np = a.s.player_count <= arena::kMaxPlayers ? a.s.player_count : arena::kMaxPlayers;
-  for (std::uint32_t i = 0; i < np; ++i) {
-    inputs[i] = arena::PlayerInput{};
-    has[i] = false;
-    buttons[i] = 0;
-  }
   for (std::uint32_t i = 0; i < in->count; ++i) {
     const skirmish_input& x = in->items[i];
-    if (x.seat >= a.s.player_count || x.len != ARENA_INPUT_BYTES) continue;
+    if (x.seat >= np || x.len != ARENA_INPUT_BYTES) continue;
     arena_input v;
     std::memcpy(&v, x.bytes, sizeof v);
-    buttons[x.seat] |= v.buttons;
-    // Newest wins: inputs of a seat come in seq order.
-    inputs[x.seat] = arena::PlayerInput{x.seq, v.move_x, v.move_y, 0, 0};
+    // Newest move wins (inputs of a seat come in seq order); every button
+    // press of the tick is kept.
+    const std::uint8_t buttons = std::uint8_t(v.buttons | (has[x.seat] ? inputs[x.seat].buttons : 0u));
+    inputs[x.seat] = arena::PlayerInput{x.seq, v.move_x, v.move_y, buttons, 0};
     has[x.seat] = true;
   }
-  for (std::uint8_t i = 0; i < a.s.player_count; ++i) {
-    inputs[i].buttons = buttons[i];
-    arena::set_connected(a.s, i, (in->connected >> i) & 1u);
-  }
+  for (std::uint32_t i = 0; i < np; ++i) arena::set_connected(a.s, std::uint8_t(i), (in->connected >> i) & 1u);
   arena::step(a.s, a.p, inputs, has);
 }
 
@@ -184,20 +177,22 @@ std::uint32_t view(const void* state, std::uint32_t /*seat*/, std::uint8_t* out,
   return len;
 }
 
+// Asked after every step (has the match ended?), so it is kept cheap: no
+// sort (a place is 1 + the number of higher scores) and only the seats the
+// match has ([0, players), game.h; the server zeroes the rest). Seats are
+// filled while running too: a match cut short (abandoned, a shutdown
+// deadline) is rated by them.
 void outcome(const void* state, skirmish_outcome* out) {
-  const ArenaState& a = *static_cast<const ArenaState*>(state);
-  *out = skirmish_outcome{};
-  if (a.s.ended) {
-    out->end = a.s.end_reason == std::uint8_t(arena::EndReason::ScoreLimit) ? SKIRMISH_END_SCORE_LIMIT
-                                                                            : SKIRMISH_END_TIME_LIMIT;
+  const arena::MatchState& s = static_cast<const ArenaState*>(state)->s;
+  out->end = SKIRMISH_RUNNING;
+  if (s.ended) {
+    out->end = s.end_reason == std::uint8_t(arena::EndReason::ScoreLimit) ? SKIRMISH_END_SCORE_LIMIT
+                                                                          : SKIRMISH_END_TIME_LIMIT;
   }
-  arena::Placing placing[arena::kMaxPlayers];
-  arena::results(a.s, placing);
-  for (std::uint32_t k = 0; k < a.s.player_count && k < arena::kMaxPlayers; ++k) {
-    const arena::Placing& pl = placing[k];
-    if (pl.slot >= arena::kMaxPlayers) continue;
-    out->seats[pl.slot].place = pl.place;
-    out->seats[pl.slot].score = pl.score;
+  out->detail = 0;
+  const std::uint32_t np = s.player_count <= arena::kMaxPlayers ? s.player_count : arena::kMaxPlayers;
+  for (std::uint32_t i = 0; i < np; ++i) {
+    out->seats[i] = skirmish_seat_result{arena::place_of(s, std::uint8_t(i)), {0, 0, 0}, s.players[i].score};
   }
 }
 

@@ -6,6 +6,7 @@
 #include "rules.h"
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
 #include <limits>
 
@@ -81,6 +82,22 @@ void place_coin(CoinState& c, std::uint64_t& rng, const Params& p,
       kMinCoinValue + next_below(rng, kMaxCoinValue - kMinCoinValue + 1));
   c.active = 1;
   c.respawn_at_tick = now;
+}
+
+// velocity() for a step's speed_per_tick (computed once per step, not per
+// player). |move| <= 100, the common case, divides by the constant 100 (no
+// square root, no divide instruction). The products fit in int32 (|move
+// component| <= 100, speed <= kMaxArenaUnits = 10^7). Division truncates
+// toward zero: symmetric, and |v| <= speed because len >= |move| and
+// len >= 100.
+Velocity velocity_at(std::int32_t speed, std::int32_t move_x, std::int32_t move_y) {
+  const std::int32_t mx = std::clamp(move_x, -kMaxMove, kMaxMove);
+  const std::int32_t my = std::clamp(move_y, -kMaxMove, kMaxMove);
+  const std::int32_t m2 = mx * mx + my * my;  // <= 20000
+  if (m2 <= kMaxMove * kMaxMove) return Velocity{mx * speed / kMaxMove, my * speed / kMaxMove};
+  // ceil(|move|) is 101..142 here, so it is the max(100, ceil(|move|)) of rules.h.
+  const std::int32_t len = static_cast<std::int32_t>(isqrt_ceil(static_cast<std::uint64_t>(m2)));
+  return Velocity{mx * speed / len, my * speed / len};
 }
 
 // cos(k * 22.5 degrees) * 10000 for k = 0..15; sin(k) = cos(k - 4).
@@ -169,9 +186,10 @@ InputVerdict check_input(std::uint32_t last_seq, const PlayerInput& in) {
 }
 
 std::uint64_t isqrt_ceil(std::uint64_t v) {
-  // Bit-by-bit floor sqrt, then round up.
-  std::uint64_t rem = v, root = 0, bit = 1ull << 62;
-  while (bit > rem) bit >>= 2;
+  if (v == 0) return 0;
+  // Bit-by-bit floor sqrt from the highest power of 4 <= v, then round up.
+  std::uint64_t rem = v, root = 0;
+  std::uint64_t bit = std::uint64_t{1} << ((std::bit_width(v) - 1) & ~1u);
   while (bit != 0) {
     if (rem >= root + bit) {
       rem -= root + bit;
@@ -186,16 +204,7 @@ std::uint64_t isqrt_ceil(std::uint64_t v) {
 }
 
 Velocity velocity(const Params& p, std::int32_t move_x, std::int32_t move_y) {
-  const std::int64_t mx = std::clamp(move_x, -kMaxMove, kMaxMove);
-  const std::int64_t my = std::clamp(move_y, -kMaxMove, kMaxMove);
-  const std::int64_t len = std::max<std::int64_t>(
-      kMaxMove, static_cast<std::int64_t>(
-                    isqrt_ceil(static_cast<std::uint64_t>(mx * mx + my * my))));
-  const std::int64_t speed = speed_per_tick(p);
-  // C++ division truncates toward zero: symmetric, and |v| <= speed because
-  // len >= |move| and len >= 100.
-  return Velocity{static_cast<std::int32_t>(mx * speed / len),
-                  static_cast<std::int32_t>(my * speed / len)};
+  return velocity_at(speed_per_tick(p), move_x, move_y);
 }
 
 // ---------------------------------------------------------------- state
@@ -230,6 +239,7 @@ void step(MatchState& s, const Params& p, const PlayerInput* inputs,
   const std::uint8_t nc = std::min(s.coin_count, kMaxCoins);
   const std::uint32_t now = s.tick + 1;
   const std::int32_t w = arena_w(p), h = arena_h(p);
+  const std::int32_t speed = speed_per_tick(p);
 
   // 1. timers.
   bool frozen[kMaxPlayers] = {};
@@ -257,7 +267,7 @@ void step(MatchState& s, const Params& p, const PlayerInput* inputs,
       }
       pl.last_seq = in.seq;
       if (frozen[i]) continue;
-      const Velocity v = velocity(p, in.move_x, in.move_y);
+      const Velocity v = velocity_at(speed, in.move_x, in.move_y);
       pl.x = clamp_coord(static_cast<std::int64_t>(pl.x) + v.x, w);
       pl.y = clamp_coord(static_cast<std::int64_t>(pl.y) + v.y, h);
       tag_attempt[i] = (in.buttons & kButtonTag) != 0;
@@ -309,9 +319,10 @@ void step(MatchState& s, const Params& p, const PlayerInput* inputs,
   for (std::uint8_t i = 0; i < n; ++i) {
     PlayerState& pl = s.players[i];
     if (frozen[i] || (pl.flags & kFlagDisconnected)) continue;
+    const std::int32_t px = pl.x, py = pl.y;  // not reloaded after each coin store
     for (std::uint8_t c = 0; c < nc; ++c) {
       CoinState& coin = s.coins[c];
-      if (!coin.active || dist2(pl.x, pl.y, coin.x, coin.y) > pick_r2) continue;
+      if (!coin.active || dist2(px, py, coin.x, coin.y) > pick_r2) continue;
       pl.score += coin.value;
       coin.active = 0;
       coin.respawn_at_tick = now + respawn;  // wraps only after ~4.5 years at 30 Hz
@@ -322,14 +333,6 @@ void step(MatchState& s, const Params& p, const PlayerInput* inputs,
   // 6. the clock and the end.
   s.tick = now;
   end_if_over(s, p);
-}
-
-void set_connected(MatchState& s, std::uint8_t slot, bool connected) {
-  if (slot >= s.player_count || slot >= kMaxPlayers) return;
-  if (connected)
-    s.players[slot].flags &= static_cast<std::uint8_t>(~kFlagDisconnected);
-  else
-    s.players[slot].flags |= kFlagDisconnected;
 }
 
 void abandon(MatchState& s) {
@@ -346,26 +349,5 @@ std::uint32_t time_left_ms(const MatchState& s, const Params& p) {
   return static_cast<std::uint32_t>(
       std::min<std::uint64_t>(ms, std::numeric_limits<std::uint32_t>::max()));
 }
-
-void results(const MatchState& s, Placing* out) {
-  const std::uint8_t n = std::min(s.player_count, kMaxPlayers);
-  // Insertion sort by (score desc, slot asc): n <= 16, no allocation.
-  for (std::uint8_t i = 0; i < n; ++i) {
-    Placing cur{i, 0, s.players[i].score};
-    std::uint8_t k = i;
-    while (k > 0 && out[k - 1].score < cur.score) {
-      out[k] = out[k - 1];
-      --k;
-    }
-    out[k] = cur;
-  }
-  for (std::uint8_t k = 0; k < n; ++k) {
-    out[k].place = (k > 0 && out[k].score == out[k - 1].score)
-                       ? out[k - 1].place
-                       : static_cast<std::uint8_t>(k + 1);
-  }
-}
-
-// ---------------------------------------------------------------- views
 
 }  // namespace arena

@@ -218,8 +218,15 @@ void step(MatchState& s, const Params& p, const PlayerInput* inputs,
           const bool* has_input);
 
 // Marks a slot disconnected (stands still, cannot be tagged) or back.
-// Slots >= player_count are ignored.
-void set_connected(MatchState& s, std::uint8_t slot, bool connected);
+// Slots >= player_count are ignored. Inline: the module calls it for every
+// seat on every step.
+inline void set_connected(MatchState& s, std::uint8_t slot, bool connected) {
+  if (slot >= s.player_count || slot >= kMaxPlayers) return;
+  if (connected)
+    s.players[slot].flags &= static_cast<std::uint8_t>(~kFlagDisconnected);
+  else
+    s.players[slot].flags |= kFlagDisconnected;
+}
 
 // Ends a running match with EndReason::Abandoned; no-op once ended.
 void abandon(MatchState& s);
@@ -227,13 +234,15 @@ void abandon(MatchState& s);
 // ms left until the time limit (0 once ended or past it).
 std::uint32_t time_left_ms(const MatchState& s, const Params& p);
 
-struct Placing {
-  std::uint8_t slot;
-  std::uint8_t place;   // 1 = best; equal scores share a place ("1224")
-  std::int32_t score;
-};
-
-// Writes s.player_count Placings to out, ordered by place then slot.
-void results(const MatchState& s, Placing* out);
+// A slot's place: 1 = best, equal scores share a place ("1224"), i.e. 1 +
+// the number of players with a higher score. Inline and without a sort: the
+// module answers it for every seat after every step.
+inline std::uint8_t place_of(const MatchState& s, std::uint8_t slot) {
+  const std::uint8_t n = s.player_count < kMaxPlayers ? s.player_count : kMaxPlayers;
+  const std::int32_t score = s.players[slot].score;
+  std::uint32_t place = 1;
+  for (std::uint8_t j = 0; j < n; ++j) place += s.players[j].score > score;
+  return static_cast<std::uint8_t>(place);
+}
 
 }  // namespace arena

@@ -176,7 +176,9 @@ typedef struct skirmish_game_v1_t {
    * smaller). Deterministic in (state, seat). */
   uint32_t (*view)(const void* state, uint32_t seat, uint8_t* out, uint32_t cap);
 
-  /* Running or ended, and each seat's place and score. */
+  /* Running or ended, and each seat's place and score: fills end, detail and
+   * seats[0, players); the server zeroes *out first. Called after every
+   * step, so keep it cheap. */
   void (*outcome)(const void* state, skirmish_outcome* out);
 
   /* Optional (may be NULL): a bot's next input from its seat's newest view.
