@@ -11,7 +11,7 @@ CTEST      := ctest --output-on-failure --timeout 300 -j $(JOBS)
 
 FUZZ_BUILD   ?= build-fuzz
 FUZZ_SECONDS ?= 60
-FUZZERS      := fuzz_frame_decoder fuzz_dispatch fuzz_config fuzz_view_delta fuzz_game
+FUZZERS      := fuzz_frame_decoder fuzz_dispatch fuzz_config fuzz_view_delta fuzz_game fuzz_record
 
 .PHONY: all deps test-deps build build-asan run test test-normal test-asan test-fuzz bench clean
 
@@ -47,8 +47,8 @@ test-asan: test-deps build-asan
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 $(CTEST)
 
 # libFuzzer on the frame decoder, the session dispatch, the config loader,
-# the view delta and every game module (fuzz_game once per games/*.so)
-# (fuzz/README.md); any crash, leak or timeout fails.
+# the view delta, every game module (fuzz_game once per games/*.so) and
+# the match record file (fuzz/README.md); any crash, leak or timeout fails.
 # Through ctest (label fuzz: fuzz/run.sh per fuzzer), so the run ends with
 # ctest's summary line; each fuzzer's figures are in $(FUZZ_BUILD)/logs/.
 # fuzz/run.sh alone does the same without ctest and prints the figures.

@@ -18,6 +18,10 @@
 // OUT_DIR/game/           fuzz_game inputs that fit any module: bots of
 //                         every seat playing for a while, raw inputs of
 //                         every length, disconnected seats
+// OUT_DIR/record/         fuzz_record inputs: a real arena record (its bots
+//                         playing a 5-second match to its TimeLimit), cut
+//                         short at several points, a state hash and an
+//                         input byte changed
 // OUT_DIR/config/         configs/*.toml as they are, and near-valid ones:
 //                         every key out of range and of the wrong type,
 //                         unknown and misspelt keys and tables, bad TOML,
@@ -33,6 +37,7 @@
 #include <fstream>
 #include <iostream>
 #include <iterator>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -42,6 +47,8 @@
 #include "protocol/view_delta.h"
 #include "config/config.h"
 #include "fuzz/dispatch_input.h"
+#include "module/module.h"
+#include "record/record.h"
 
 namespace {
 
@@ -509,6 +516,89 @@ void game_seeds() {
   }
 }
 
+// ---------------------------------------------------------------- records
+
+// Written as the server writes it: the owner's ring (HASH(0), TICK before
+// each step(), HASH every 10 ticks; match_store.cpp), drained and closed by
+// the coordinator's END (recorder.cpp). Loads games/arena.so beside this
+// program's directory (module.h's search), as fuzz_record does.
+void record_seeds() {
+  namespace rec = skirmish::record;
+  namespace mod = skirmish::module;
+  std::string error;
+  const std::optional<mod::Module> m = mod::load("arena", mod::Limits{}, error);
+  if (!m) {
+    std::cerr << "make_seed_corpus: " << error << "\n";
+    std::exit(1);
+  }
+  const skirmish_game_v1_t* g = m->game;
+  rec::FileHeader h;
+  h.game_name = g->name;
+  h.game_version = g->version;
+  h.module = m->path;
+  h.state_bytes = g->state_bytes;
+  h.players = 4;
+  h.seed = 0x5eed;
+  h.tick_rate_hz = 30;
+  h.hash_every = 10;
+  h.match = 0x100000;
+  h.params = {mod::GameParam{"time_limit_s", SKIRMISH_PARAM_INT, 5, 0, ""}};
+  const mod::GameParams params(h.params, h.tick_rate_hz);
+
+  alignas(64) static uint8_t state[65536], view[65536];
+  alignas(64) skirmish::shm::RecordRing head{};
+  Bytes ring_bytes(4 * skirmish::shm::kMinRecordBytes);
+  const rec::Ring ring{&head, ring_bytes.data(), uint32_t(ring_bytes.size())};
+  g->init(state, params.view(), h.players, h.seed);
+  rec::start_locked(ring, h.hash_every, 0, state, g->state_bytes);
+  uint64_t rng[4] = {1, 2, 3, 4};
+  uint8_t in_bytes[4][SKIRMISH_MAX_INPUT_BYTES];
+  skirmish_input items[4];
+  skirmish_outcome o{};
+  uint32_t tick = 0;
+  std::vector<size_t> cuts;  // file offsets after some records, to cut at
+  Bytes recs;
+  while (o.end == SKIRMISH_RUNNING && tick < 1000) {
+    ++tick;
+    uint32_t n = 0;
+    for (uint32_t s = 0; s < h.players; ++s) {
+      const uint32_t vlen = g->view(state, s, view, sizeof view);
+      const uint32_t len = g->bot_input(view, vlen, s, &rng[s], in_bytes[s], g->max_input_bytes);
+      if (len >= 1 && len <= g->max_input_bytes && g->check_input(in_bytes[s], len) == SKIRMISH_INPUT_OK)
+        items[n++] = skirmish_input{uint8_t(s), uint8_t(len), 0, tick, in_bytes[s]};
+    }
+    rec::append_tick_locked(ring, tick, 0xF, items, n);
+    const skirmish_inputs in{items, n, 0xF};
+    g->step(state, &in, tick);
+    rec::append_hash_locked(ring, tick, state, g->state_bytes);
+    o = skirmish_outcome{};
+    g->outcome(state, &o);
+    if (tick % 37 == 0) cuts.push_back(size_t(head.write_pos));
+  }
+  rec::copy_locked(ring, UINT64_MAX, recs);
+  skirmish::shm::SeatResult seats[4] = {};
+  for (uint32_t s = 0; s < 4; ++s) seats[s] = skirmish::shm::SeatResult{o.seats[s].place, {}, o.seats[s].score, 1500, 1500};
+  const uint32_t reason = o.end == SKIRMISH_END_SCORE_LIMIT ? 1 : 2;  // the row's end_reason: wire EndReason + 1
+  rec::put_end(recs, tick, reason, o.detail, seats, 4);
+
+  const Bytes file_head = rec::encode_header(h);
+  auto file = [&](const Bytes& body) {
+    Bytes f = file_head;
+    f.insert(f.end(), body.begin(), body.end());
+    return f;
+  };
+  seed("record", "arena-match", file(recs));
+  seed("record", "header-only", file({}));
+  for (size_t c : cuts) seed("record", "cut-at-" + std::to_string(c), file(Bytes(recs.begin(), recs.begin() + c)));
+  seed("record", "cut-mid-record", file(Bytes(recs.begin(), recs.begin() + cuts.front() + 3)));
+  Bytes hash_changed = recs;
+  hash_changed[16 - 1] ^= 0x01;  // HASH(0)'s last byte
+  seed("record", "hash0-changed", file(hash_changed));
+  Bytes input_changed = recs;
+  input_changed[16 + rec::kTickHead + rec::kInputHead] ^= 0x40;  // TICK(1)'s first input byte
+  seed("record", "input-changed", file(input_changed));
+}
+
 // ---------------------------------------------------------------- config
 
 void config_seeds(const fs::path& configs) {
@@ -618,16 +708,17 @@ int main(int argc, char** argv) {
     return 2;
   }
   g_out = argv[1];
-  for (const char* d : {"frame_decoder", "dispatch", "config", "view_delta", "game"}) fs::create_directories(g_out / d);
+  for (const char* d : {"frame_decoder", "dispatch", "config", "view_delta", "game", "record"}) fs::create_directories(g_out / d);
   const auto frames = all_frames();
   frame_decoder_seeds(frames);
   dispatch_seeds(frames);
   view_delta_seeds();
   game_seeds();
+  record_seeds();
   config_seeds(argv[2]);
   dictionaries();
   size_t n = 0;
-  for (const char* d : {"frame_decoder", "dispatch", "config", "view_delta", "game"})
+  for (const char* d : {"frame_decoder", "dispatch", "config", "view_delta", "game", "record"})
     for (const auto& e : fs::directory_iterator(g_out / d)) n += e.path().filename().string().rfind("seed-", 0) == 0;
   std::cout << "make_seed_corpus: " << n << " seeds in " << g_out.string() << "\n";
   return 0;

@@ -7,7 +7,7 @@
 #   fuzz/run.sh                        all of them, 60 s each
 #   FUZZ_SECONDS=3600 fuzz/run.sh dispatch
 #
-# Names: frame_decoder, dispatch, config, view_delta, game. `game` runs
+# Names: frame_decoder, dispatch, config, view_delta, game, record. `game` runs
 # fuzz_game once per module the build holds ($build/games/*.so: arena, and
 # battleship once it is built), FUZZ_SECONDS each, with
 # SKIRMISH_FUZZ_GAME=<name> and its own corpus corpus/game_<name> (the
@@ -24,7 +24,7 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 build="$(realpath -m "${FUZZ_BUILD_DIR:-$root/build-fuzz}")"
 seconds="${FUZZ_SECONDS:-60}"
-all=(frame_decoder dispatch config view_delta game)
+all=(frame_decoder dispatch config view_delta game record)
 names=("$@")
 [[ ${#names[@]} -gt 0 ]] || names=("${all[@]}")
 for n in "${names[@]}"; do

@@ -111,11 +111,13 @@ bool parse_header(Reader& r, FileHeader& h, std::string& error) {
   for (std::uint32_t i = 0; i < np && r.ok; ++i) {
     module::GameParam p;
     p.key = r.str();
-    p.type = skirmish_param_type(r.num<std::uint8_t>());
+    // Checked before it is an enum: any other value in one is undefined.
+    const std::uint8_t type = r.num<std::uint8_t>();
+    if (type < SKIRMISH_PARAM_INT || type > SKIRMISH_PARAM_STRING) r.ok = false;
+    p.type = r.ok ? skirmish_param_type(type) : SKIRMISH_PARAM_INT;
     p.i = r.num<std::int64_t>();
     p.f = r.num<double>();
     p.s = r.str();
-    if (p.type < SKIRMISH_PARAM_INT || p.type > SKIRMISH_PARAM_STRING) r.ok = false;
     h.params.push_back(std::move(p));
   }
   if (!r.ok || h.players == 0 || h.players > SKIRMISH_MAX_SEATS || h.state_bytes == 0) {

@@ -60,6 +60,13 @@ ReplayResult replay(const Parsed& rec, const skirmish_game_v1_t* game,
     items.clear();
     for (std::uint32_t k = 0; k < t.count; ++k) {
       const Input& in = rec.inputs[t.first + k];
+      // What the server hands step() passed these checks (worker/play.cpp);
+      // a record with anything else was not written by a server.
+      const std::uint8_t* bytes = rec.bytes.data() + in.offset;
+      if (in.seat >= h.players || in.len == 0 || in.len > game->max_input_bytes ||
+          game->check_input(bytes, in.len) != SKIRMISH_INPUT_OK)
+        return diverged(t.tick, "input " + std::to_string(k) + " (seat " + std::to_string(in.seat) + ", " +
+                                    std::to_string(in.len) + " bytes) is one the server refuses");
       items.push_back(skirmish_input{in.seat, in.len, 0, in.seq, rec.bytes.data() + in.offset});
     }
     const skirmish_inputs inputs{items.data(), std::uint32_t(items.size()), t.connected};

@@ -119,8 +119,10 @@ std::vector<uint8_t> slurp(const std::string& path) {
 }
 
 // A copy of the record with every arena input of tick >= `from` steering
-// the other way (record.h: the format).
-std::string tampered(const std::string& path, uint32_t from) {
+// the other way (record.h: the format); with `refused`, instead the first
+// input from there on moves 127 (the arena's check_input allows -100..100),
+// one no server hands step().
+std::string tampered(const std::string& path, uint32_t from, bool refused = false) {
   std::vector<uint8_t> f = slurp(path);
   REQUIRE(f.size() > 16);
   uint32_t pos = 0;
@@ -136,7 +138,9 @@ std::string tampered(const std::string& path, uint32_t from) {
       uint32_t at = pos + 12;
       for (uint32_t i = 0; i < f[pos + 3]; ++i) {
         const uint8_t n = f[at + 1];
-        if (tick >= from) {
+        if (tick >= from && refused) {
+          if (changed++ == 0) f[at + 6] = 127;
+        } else if (tick >= from) {
           int8_t& mx = reinterpret_cast<int8_t&>(f[at + 6]);
           mx = mx == 0 ? 100 : int8_t(-mx);
           ++changed;
@@ -199,6 +203,14 @@ TEST_CASE("a recorded arena match replays to the same end, and with changed inpu
   const int tick = std::stoi(m[1]);
   REQUIRE(tick >= 40);
   REQUIRE(tick <= 50);  // the first state hash after the change (record_hash_every = 10)
+  unlink((file + ".tampered").c_str());
+
+  // An input the server would have refused is named, not handed to step().
+  const Run refused = replay({tampered(file, 40, true)});
+  INFO(refused.output);
+  REQUIRE(exit_code(refused) == 1);
+  REQUIRE(std::regex_search(refused.output, m, std::regex("diverged at tick ([0-9]+): input 0 \\(seat [0-3], 3 bytes\\) is one the server refuses")));
+  REQUIRE(std::stoi(m[1]) >= 40);
   unlink((file + ".tampered").c_str());
 
   // A wrong module is refused before anything is stepped.
