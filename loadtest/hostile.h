@@ -1,7 +1,8 @@
 // skirmish-hostile's shared types (loadtest/README.md, "skirmish-hostile"):
 // the attacks, the options, the per-attack counters and what the run
 // leaves for the final table and the JSON report (hostile_report.cpp).
-// The attacks themselves are in hostile.cpp.
+// The attacks themselves are in hostile.cpp (the run), hostile_attacks.cpp
+// (what each sends) and hostile_io.cpp (reads, writes, verdicts).
 #pragma once
 
 #include <array>

@@ -1,5 +1,5 @@
 // skirmish-hostile's command line (loadtest/README.md): flags into
-// Options, checked (loopback only, known attacks), then hostile.cpp runs.
+// Options, checked (loopback only, known attacks), then run() (hostile.cpp).
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
