@@ -93,10 +93,33 @@ int main(int argc, char** argv) {
                  "share of the bots that leave each minute (mid-match or not) and join again as new players")
       ->check(CLI::Range(0.0, 60.0))
       ->capture_default_str();
+  bool read_at_slots = false;
+  auto* slots_flag = app.add_flag("--read-at-slots", read_at_slots,
+                                  "open model: read the bots' sockets at the input phase slots, not on readability "
+                                  "(default on with --rate > 0; --read-at-slots=false: on readability)");
+  std::string rx_clock = "auto";
+  app.add_option("--rx-clock", rx_clock,
+                 "receive times: kernel (SO_TIMESTAMPING RX timestamps), read (when the bot read), auto (kernel "
+                 "when reading at slots)")
+      ->check(CLI::IsMember({"auto", "kernel", "read"}))
+      ->capture_default_str();
+  std::string slot_reads = "all";
+  app.add_option("--slot-reads", slot_reads,
+                 "reading at slots: all (every ready socket of the thread, one epoll_wait) or own (only the "
+                 "slot's bots, one read each)")
+      ->check(CLI::IsMember({"all", "own"}))
+      ->capture_default_str();
   app.add_option("--report", o.report, "write PATH.json and PATH.html");
   app.add_option("--server-pid", o.server_pid, "sample this server's process tree (CPU, memory) from /proc");
   app.add_option("--name-prefix", o.name_prefix, "bot names are PREFIX<n>")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
+  o.read_at_slots = slots_flag->count() > 0 ? read_at_slots : o.rate > 0;
+  if (o.read_at_slots && o.rate <= 0) {
+    std::fprintf(stderr, "--read-at-slots: the slots are those of the open model; give --rate R\n");
+    return 2;
+  }
+  o.rx_kernel = rx_clock == "kernel" || (rx_clock == "auto" && o.read_at_slots);
+  o.slot_reads_own = slot_reads == "own";
 
   const auto colon = target.rfind(':');
   if (colon == std::string::npos || colon == 0) {
@@ -280,6 +303,11 @@ int main(int argc, char** argv) {
                 "them, so they add nothing to input->snapshot\n",
                 (unsigned long long)m.matches_without_bot);
   std::printf("input->snapshot (after warm-up): %s\n", summary_ms(run.steady.input_snapshot).c_str());
+  std::printf("receive clock:                   %s\n", rx_clock_summary(run).c_str());
+  if (o.rx_kernel) {
+    std::printf("  ... by read time instead:      %s\n", summary_ms(run.steady.input_snapshot_read).c_str());
+    std::printf("  read delay (read - kernel rx): %s\n", summary_ms(run.steady.read_delay).c_str());
+  }
   std::printf("ping RTT:                        %s\n", summary_ms(run.steady.ping_rtt).c_str());
   std::printf("connect->Welcome:                %s\n", summary_ms(m.connect_welcome).c_str());
   std::printf("queue->MatchFound:               %s\n", summary_ms(m.queue_match).c_str());

@@ -20,6 +20,11 @@ struct Metrics {
   Histogram queue_match;      // QueueJoin -> MatchFound
   Histogram input_snapshot;   // Input seq S sent -> first Snapshot with last_input_seq >= S
   Histogram snapshot_rate;    // per finished match: snapshots per second x 1000 (milli-Hz)
+  // With the kernel receive clock (Options::rx_kernel): the same samples as
+  // input_snapshot with the time the thread read them instead, and that
+  // read delay per snapshot (read time - kernel receive time).
+  Histogram input_snapshot_read;
+  Histogram read_delay;
 
   uint64_t frames_in = 0, frames_out = 0, bytes_in = 0, bytes_out = 0;
   uint64_t inputs_sent = 0;
@@ -40,6 +45,11 @@ struct Metrics {
   uint64_t resumes = 0;
   uint64_t write_queue_full = 0;
   uint64_t churned = 0;            // bots that left (--churn) and joined again as new players
+  uint64_t reads = 0;              // socket reads that returned bytes (client library's count)
+  uint64_t reads_multi_snapshot = 0;  // ... that carried more than one Snapshot
+  uint64_t reads_without_rx_time = 0;  // kernel clock: reads with no timestamp (read time used)
+  uint64_t rx_after_read = 0;      // kernel clock: a receive time later than the read (clock error; read time used)
+  uint64_t latency_negative = 0;   // input->snapshot samples < 0 (not recorded)
   std::array<uint64_t, client::kErrorCodeCount> errors{};  // Error messages by code
 
   uint64_t error_total() const {
@@ -54,6 +64,13 @@ struct Metrics {
     queue_match.merge(o.queue_match);
     input_snapshot.merge(o.input_snapshot);
     snapshot_rate.merge(o.snapshot_rate);
+    input_snapshot_read.merge(o.input_snapshot_read);
+    read_delay.merge(o.read_delay);
+    reads += o.reads;
+    reads_multi_snapshot += o.reads_multi_snapshot;
+    reads_without_rx_time += o.reads_without_rx_time;
+    rx_after_read += o.rx_after_read;
+    latency_negative += o.latency_negative;
     frames_in += o.frames_in;
     frames_out += o.frames_out;
     bytes_in += o.bytes_in;

@@ -23,6 +23,10 @@ struct Options {
   std::string report;         // path prefix: <report>.json and <report>.html; empty = none
   int server_pid = 0;         // sample this process tree's CPU and memory from /proc; 0 = none
   std::string name_prefix = "bot";
+  // How the bots read (loadtest/slot_reader.h), resolved by main:
+  bool read_at_slots = false; // read at the input phase slots (open model only), not on readability
+  bool rx_kernel = false;     // latency from the kernel's RX timestamps, not from the read time
+  bool slot_reads_own = false;  // at a slot read only that slot's bots (no epoll set)
   bool progress_tty = false;  // set by main from isatty(stdout)
 };
 

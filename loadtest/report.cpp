@@ -36,7 +36,14 @@ json metrics_json(const Metrics& m) {
                {{"connect_to_welcome", hist_json(m.connect_welcome)},
                 {"ping_rtt", hist_json(m.ping_rtt)},
                 {"queue_to_match_found", hist_json(m.queue_match)},
-                {"input_to_snapshot", hist_json(m.input_snapshot)}}},
+                {"input_to_snapshot", hist_json(m.input_snapshot)},
+                {"input_to_snapshot_read_clock", hist_json(m.input_snapshot_read)},
+                {"read_delay", hist_json(m.read_delay)}}},
+              {"reads", m.reads},
+              {"reads_multi_snapshot", m.reads_multi_snapshot},
+              {"reads_without_rx_time", m.reads_without_rx_time},
+              {"rx_after_read", m.rx_after_read},
+              {"latency_negative", m.latency_negative},
               {"snapshot_rate_hz", hist_json(m.snapshot_rate, 1e-3)},
               {"frames_in", m.frames_in},
               {"frames_out", m.frames_out},
@@ -169,6 +176,36 @@ std::string snapshot_summary(const Metrics& m) {
   return b;
 }
 
+const char* rx_clock_name(const Options& o) { return o.rx_kernel ? "kernel" : "read"; }
+
+const char* read_mode_name(const Options& o) {
+  if (o.read_at_slots) return o.slot_reads_own ? "slots-own" : "slots-all";
+  return o.rx_kernel ? "readable-epoll" : "readable-libuv";
+}
+
+std::string rx_clock_summary(const Run& run) {
+  const Options& o = run.opts;
+  const Metrics& m = run.total;
+  std::string s = o.rx_kernel ? "kernel RX timestamps (SO_TIMESTAMPING, software)" : "read time (when the bot read it)";
+  if (o.read_at_slots)
+    s += o.slot_reads_own ? "; reads at the input phase slots, each slot its own bots"
+                          : "; reads at the input phase slots, every ready bot of the thread";
+  else
+    s += o.rx_kernel ? "; reads on readability (epoll set)" : "; reads on readability (libuv)";
+  char b[200];
+  std::snprintf(b, sizeof b, "; %llu reads, %llu (%.3f %%) with more than one snapshot",
+                (unsigned long long)m.reads, (unsigned long long)m.reads_multi_snapshot,
+                m.reads > 0 ? 100.0 * double(m.reads_multi_snapshot) / double(m.reads) : 0.0);
+  s += b;
+  if (o.rx_kernel) {
+    std::snprintf(b, sizeof b, "; without a timestamp %llu, dated after the read %llu, negative latencies %llu",
+                  (unsigned long long)m.reads_without_rx_time, (unsigned long long)m.rx_after_read,
+                  (unsigned long long)m.latency_negative);
+    s += b;
+  }
+  return s;
+}
+
 bool write_json(const Run& run, const std::string& path, std::string& error) {
   const Options& o = run.opts;
   json j;
@@ -182,7 +219,10 @@ bool write_json(const Run& run, const std::string& path, std::string& error) {
                   {"ping_interval_s", o.ping_interval_s}, {"warmup_s", o.warmup_s},
                   {"churn_per_min", o.churn_per_min},
                   {"max_p99_ms", o.max_p99_ms}, {"max_error_rate", o.max_error_rate},
-                  {"server_pid", o.server_pid}};
+                  {"server_pid", o.server_pid},
+                  {"read_at_slots", o.read_at_slots}, {"rx_clock", rx_clock_name(o)},
+                  {"read_mode", read_mode_name(o)}};
+  j["rx_clock"] = rx_clock_name(o);
   j["machine"] = {{"hostname", run.machine.hostname},
                   {"kernel", run.machine.kernel},
                   {"cpu_model", run.machine.cpu_model},

@@ -55,6 +55,12 @@ std::string describe_game(const GameInfo& g);
 // Snapshots full and delta: counts and mean bytes per frame, the mean view.
 std::string snapshot_summary(const Metrics& m);
 
+// Which receive clock the latency figures use and how the bots read, with
+// the reads that carried more than one snapshot.
+std::string rx_clock_summary(const Run& run);
+const char* rx_clock_name(const Options& o);  // "kernel" or "read"
+const char* read_mode_name(const Options& o);  // "slots-all", "slots-own", "readable-epoll", "readable-libuv"
+
 bool write_json(const Run& run, const std::string& path, std::string& error);
 bool write_html(const Run& run, const std::string& path, std::string& error);
 

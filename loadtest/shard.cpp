@@ -1,5 +1,7 @@
 #include "loadtest/shard.h"
 
+#include <time.h>
+
 #include <algorithm>
 #include <cmath>
 
@@ -97,10 +99,13 @@ struct Shard::Bot {
     client::Options o;
     o.name = s->opts_.name_prefix + std::to_string(bot_id);
     o.reconnect.enabled = true;
+    o.poll_reads = s->poll_mode_;
+    o.rx_timestamps = s->opts_.rx_kernel;
     c = std::make_unique<client::Client>(&s->loop_, o);
     auto& cb = c->callbacks();
     cb.on_connected = [this](int status) {
       if (status != 0) ++shard->local_.connect_failures;
+      else if (shard->use_set_) shard->reader_.add(c->fd(), id - shard->first_bot_);
     };
     cb.on_welcome = [this](const proto::Welcome& w) {
       if (w.resumed()) {
@@ -115,7 +120,7 @@ struct Shard::Bot {
         }
         return;
       }
-      shard->local_.connect_welcome.record(now_ns() - connect_ns);
+      shard->local_.connect_welcome.record(rx_now() - connect_ns);
       if (const auto* v = w.server_version(); v != nullptr && shard->server_version_.empty()) {
         std::lock_guard<std::mutex> lock(shard->mu_);
         shard->server_version_ = v->str();
@@ -127,10 +132,16 @@ struct Shard::Bot {
       pend_n = 0;  // what was in flight is not measured across a drop
       phase = Phase::Connecting;
     };
-    cb.on_pong = [this](uint32_t rtt_us, uint32_t) { shard->local_.ping_rtt.record(uint64_t(rtt_us) * 1000); };
+    cb.on_pong = [this](uint32_t rtt_us, uint32_t) {
+      // The library measures to the moment it dispatched the Pong; less the
+      // read delay, it is measured to the kernel's receive time.
+      const uint64_t read = now_ns(), delay = read - rx_now(read);
+      const uint64_t rtt = uint64_t(rtt_us) * 1000;
+      shard->local_.ping_rtt.record(rtt > delay ? rtt - delay : 0);
+    };
     cb.on_match_found = [this](const proto::MatchFound& m) {
       if (m.match_id() == match_id && phase == Phase::Playing) return;  // again, after a resume
-      if (phase == Phase::Queued) shard->local_.queue_match.record(now_ns() - queue_ns);
+      if (phase == Phase::Queued) shard->local_.queue_match.record(rx_now() - queue_ns);
       ++shard->local_.matches_found;
       phase = Phase::Playing;
       match_id = m.match_id();
@@ -206,6 +217,11 @@ struct Shard::Bot {
       ++shard->local_.bot_idle;
       return;
     }
+    // The send time is taken before the send: after it, a preempted bot
+    // thread could read the clock after the server had already answered
+    // (the kernel clock dates the answer exactly, so that showed as a few
+    // latencies < 0 in 500,000 at 1,000 bots).
+    const uint64_t sent_ns = now_ns();
     if (c->send_input(in, n) != 0) return;
     ++shard->local_.inputs_sent;
     if (pend_n == kPending) {  // the oldest never came back in time: forget it
@@ -214,18 +230,44 @@ struct Shard::Bot {
     }
     const uint32_t at = (pend_head + pend_n) % kPending;
     pend_seq[at] = c->last_input_seq();
-    pend_ns[at] = now_ns();
+    pend_ns[at] = sent_ns;
     ++pend_n;
   }
 
+  // When the bytes being dispatched arrived, on uv_hrtime's clock: the
+  // kernel's RX timestamp (CLOCK_REALTIME) plus the shard's offset, or the
+  // read time `read` without the kernel clock or a timestamp. TCP stamps a
+  // read with its newest segment, so when one read carried two snapshots
+  // the first is dated at the second's arrival: its samples look longer, by
+  // at most the gap between the two (less than the time between two reads:
+  // a slot). stats().reads_multi_snapshot counts such reads.
+  uint64_t rx_now(uint64_t read) {
+    if (!shard->opts_.rx_kernel) return read;
+    const uint64_t rt = c->rx_realtime_ns();
+    if (rt == 0) return read;  // counted by the library: reads_without_rx_time
+    const uint64_t at = uint64_t(int64_t(rt) + shard->mono_minus_rt_ns_);
+    if (at > read) {  // the offset is off: never date an arrival after its read
+      ++shard->local_.rx_after_read;
+      return read;
+    }
+    return at;
+  }
+  uint64_t rx_now() { return rx_now(now_ns()); }
+
   void on_snapshot(const client::World& w) {
-    const uint64_t now = now_ns();
+    const uint64_t read = now_ns();
+    const uint64_t now = rx_now(read);
+    const bool kernel = shard->opts_.rx_kernel;
     ++shard->local_.snapshots;
     shard->local_.view_bytes += w.size();
+    if (kernel) shard->local_.read_delay.record(read - now);
     if (match_snapshots++ == 0) first_snapshot_ns = now;
     last_snapshot_ns = now;
     while (pend_n > 0 && pend_seq[pend_head] <= w.last_input_seq) {
-      shard->local_.input_snapshot.record(now - pend_ns[pend_head]);
+      const uint64_t sent = pend_ns[pend_head];
+      if (now >= sent) shard->local_.input_snapshot.record(now - sent);
+      else ++shard->local_.latency_negative;
+      if (kernel && read >= sent) shard->local_.input_snapshot_read.record(read - sent);
       pend_head = (pend_head + 1) % kPending;
       --pend_n;
     }
@@ -275,7 +317,42 @@ std::string Shard::server_version() {
   return server_version_;
 }
 
+void Shard::sample_clock_offset() {
+  // The midpoint of two CLOCK_MONOTONIC reads around one CLOCK_REALTIME
+  // read (vDSO calls, well under a microsecond apart), the tightest of 4
+  // tries, and kept only when its two reads are under 20 us apart: a thread
+  // preempted between them would otherwise shift every arrival until the
+  // next sample (it did: a few latencies < 0 at 1,000 bots). The two clocks
+  // are slewed alike, so the offset moves only when the wall clock is
+  // stepped; it is sampled again at every publish (4 times a second).
+  uint64_t best_gap = UINT64_MAX;
+  int64_t best = 0;
+  for (int i = 0; i < 4; ++i) {
+    timespec rt{};
+    const uint64_t m1 = now_ns();
+    clock_gettime(CLOCK_REALTIME, &rt);
+    const uint64_t m2 = now_ns();
+    const int64_t r = int64_t(rt.tv_sec) * 1000000000ll + int64_t(rt.tv_nsec);
+    if (m2 - m1 < best_gap) {
+      best_gap = m2 - m1;
+      best = int64_t(m1 + (m2 - m1) / 2) - r;
+    }
+  }
+  if (best_gap < 20000 || !offset_sampled_) mono_minus_rt_ns_ = best;
+  offset_sampled_ = true;
+}
+
 void Shard::run() {
+  poll_mode_ = opts_.read_at_slots || opts_.rx_kernel;
+  use_set_ = poll_mode_ && !(opts_.read_at_slots && opts_.slot_reads_own);
+  sample_clock_offset();
+  if (use_set_) {
+    reader_.init([this](uint32_t i) {
+      if (i < bots_.size()) bots_[i]->c->poll_read();
+    }, n_bots_);
+    // Not at the slots: the set is drained whenever any bot is readable.
+    if (!opts_.read_at_slots) reader_.on_readable(&loop_);
+  }
   bots_.reserve(n_bots_);
   for (uint32_t i = 0; i < n_bots_; ++i) bots_.push_back(std::make_unique<Bot>(this, first_bot_ + i, opts_.seed));
   start_ns_ = now_ns();
@@ -323,9 +400,16 @@ void Shard::on_clock() {
   // schedule is the clock's, not the loop's.
   const double slot_ns = 1e9 / opts_.rate / kClockSlots;
   const uint64_t due = uint64_t(double(now_ns() - start_ns_) / slot_ns);
+  // Reading at the slots: first what has arrived for every bot of the
+  // thread (one epoll_wait, one read per socket that has bytes), so each
+  // bot decides its input from its newest view.
+  const bool own = opts_.read_at_slots && !use_set_;
+  if (opts_.read_at_slots && use_set_ && clock_slots_done_ < due) reader_.drain(n_bots_);
   uint32_t guard = 0;
   while (clock_slots_done_ < due && guard++ < kClockSlots * 4) {
     const uint32_t slot = uint32_t(clock_slots_done_ % kClockSlots);
+    if (own)  // --slot-reads own: only this slot's bots, one read each
+      for (uint32_t i = slot; i < connected_; i += kClockSlots) bots_[i]->c->poll_read();
     for (uint32_t i = slot; i < connected_; i += kClockSlots) bots_[i]->send_input();
     ++clock_slots_done_;
   }
@@ -357,7 +441,8 @@ void Shard::on_pings() {
 }
 
 void Shard::on_publish() {
-  uint64_t fi = 0, fo = 0, bi = 0, bo = 0, wqf = 0;
+  sample_clock_offset();
+  uint64_t fi = 0, fo = 0, bi = 0, bo = 0, wqf = 0, rd = 0, rdm = 0, rdn = 0;
   Snap sn;
   Gauges g;
   for (const auto& b : bots_) {
@@ -367,6 +452,9 @@ void Shard::on_publish() {
     bi += st.bytes_in;
     bo += st.bytes_out;
     wqf += st.write_queue_full;
+    rd += st.reads;
+    rdm += st.reads_multi_snapshot;
+    rdn += st.reads_without_rx_time;
     sn.full += st.snapshots_full;
     sn.delta += st.snapshots_delta;
     sn.bytes_full += st.snapshot_bytes_full;
@@ -382,16 +470,20 @@ void Shard::on_publish() {
       case Bot::Phase::Closed: ++g.closed; break;
     }
   }
-  local_.frames_in = fi - last_frames_in_;
-  local_.frames_out = fo - last_frames_out_;
-  local_.bytes_in = bi - last_bytes_in_;
-  local_.bytes_out = bo - last_bytes_out_;
-  local_.write_queue_full = wqf - last_wqf_;
-  last_frames_in_ = fi;
-  last_frames_out_ = fo;
-  last_bytes_in_ = bi;
-  last_bytes_out_ = bo;
-  last_wqf_ = wqf;
+  // What came since the last publish; the totals are kept for the next one.
+  const auto since = [](uint64_t now, uint64_t& last) {
+    const uint64_t d = now - last;
+    last = now;
+    return d;
+  };
+  local_.frames_in = since(fi, last_frames_in_);
+  local_.frames_out = since(fo, last_frames_out_);
+  local_.bytes_in = since(bi, last_bytes_in_);
+  local_.bytes_out = since(bo, last_bytes_out_);
+  local_.write_queue_full = since(wqf, last_wqf_);
+  local_.reads = since(rd, last_reads_);
+  local_.reads_multi_snapshot = since(rdm, last_reads_multi_);
+  local_.reads_without_rx_time = since(rdn, last_reads_no_ts_);
   local_.snapshots_full = sn.full - last_snap_.full;
   local_.snapshots_delta = sn.delta - last_snap_.delta;
   local_.snapshot_bytes_full = sn.bytes_full - last_snap_.bytes_full;
@@ -418,6 +510,7 @@ void Shard::close_all() {
   for (uv_timer_t* t : {&ramp_timer_, &clock_timer_, &ping_timer_, &publish_timer_, &churn_timer_})
     uv_close(reinterpret_cast<uv_handle_t*>(t), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&stop_async_), nullptr);
+  reader_.close();
 }
 
 }  // namespace skirmish::loadtest

@@ -17,6 +17,13 @@
 // under `mu_`. Games is shared by every shard, under its own mutex, and
 // only touched on a MatchFound that names a game the shard has not seen.
 //
+// Reading (Options::read_at_slots, rx_kernel; slot_reader.h): by default a
+// bot's socket is read by libuv on readability. In the open model the bots
+// read at the input phase slots instead (clock_timer_): the shard drains its
+// epoll set of bot sockets, then sends the inputs due, one wake-up per slot
+// for the whole thread; times of arrival then come from the kernel's RX
+// timestamps, converted to uv_hrtime's clock (rx_now() in shard.cpp).
+//
 // Hot path (a snapshot in, an input out): no allocation and no lock: the
 // view is the library's, the input is built on the stack, the module's
 // table is reached through a pointer taken at MatchFound.
@@ -37,6 +44,7 @@
 
 #include "loadtest/metrics.h"
 #include "loadtest/options.h"
+#include "loadtest/slot_reader.h"
 
 namespace skirmish::loadtest {
 
@@ -98,6 +106,7 @@ class Shard {
   void on_churn();    // --churn: some bots leave and join again as new players
   void on_publish();  // interval metrics -> pending, under mu_
   void close_all();
+  void sample_clock_offset();  // mono_minus_rt_ns_ from CLOCK_MONOTONIC and CLOCK_REALTIME now
 
   friend struct Bot;
   const GameInfo* game(std::string_view name, std::string_view server_version);
@@ -120,9 +129,15 @@ class Shard {
   uint64_t clock_slots_done_ = 0;
   uint32_t ping_slot_ = 0;
   bool stopping_ = false;
+  bool poll_mode_ = false;   // the bots' Clients read when told (read_at_slots or rx_kernel)
+  bool use_set_ = false;     // ... through reader_ (not --slot-reads own)
+  SlotReader reader_;
+  int64_t mono_minus_rt_ns_ = 0;  // uv_hrtime() - CLOCK_REALTIME, ns
+  bool offset_sampled_ = false;
 
   Metrics local_;  // this thread's, since the last publish
   uint64_t last_frames_in_ = 0, last_frames_out_ = 0, last_bytes_in_ = 0, last_bytes_out_ = 0, last_wqf_ = 0;
+  uint64_t last_reads_ = 0, last_reads_multi_ = 0, last_reads_no_ts_ = 0;
   struct Snap {  // the clients' snapshot counters at the last publish
     uint64_t full = 0, delta = 0, bytes_full = 0, bytes_delta = 0, missing_base = 0, bad_delta = 0;
   };

@@ -1,5 +1,11 @@
 #include "client/lib/skirmish_client.h"
 
+#include <linux/errqueue.h>
+#include <linux/net_tstamp.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
 #include <memory>
 #include <utility>
 
@@ -275,7 +281,16 @@ void Client::on_connect(int status) {
   if (state_ != State::Connecting) return;  // close() came first (UV_ECANCELED)
   if (status == 0) {
     if (opts_.tcp_nodelay) uv_tcp_nodelay(&conn_->tcp, 1);
-    status = uv_read_start(reinterpret_cast<uv_stream_t*>(&conn_->tcp), ClientIo::alloc, ClientIo::read);
+    if (!opts_.poll_reads) {
+      status = uv_read_start(reinterpret_cast<uv_stream_t*>(&conn_->tcp), ClientIo::alloc, ClientIo::read);
+    } else if (opts_.rx_timestamps) {
+      // Software RX timestamps: the kernel stamps each skb as it enters the
+      // stack (on loopback, when the peer's write reached netif_rx), and TCP
+      // hands the newest one of a read back in an SCM_TIMESTAMPING cmsg.
+      const int fd = this->fd();
+      const int flags = SOF_TIMESTAMPING_RX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE;
+      rx_ts_on_ = fd >= 0 && ::setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPING, &flags, sizeof flags) == 0;
+    }
   }
   if (status != 0) {
     shut(status);
@@ -296,23 +311,88 @@ void Client::on_read(ssize_t nread, const uint8_t* data) {
     return;
   }
   if (!open()) return;
-  stats_.bytes_in += uint64_t(nread);
+  deliver(data, size_t(nread));
+}
+
+bool Client::deliver(const uint8_t* data, size_t n) {
+  stats_.bytes_in += uint64_t(n);
+  ++stats_.reads;
+  read_snapshots_ = 0;
   bool alive = true;
   alive_ = &alive;
   corked_ = true;
-  DecodeError e = decoder_.feed(data, size_t(nread), [&](const Frame& f) {
+  DecodeError e = decoder_.feed(data, n, [&](const Frame& f) {
     dispatch(f);
     // `this` may be gone after a callback; only then is `alive` false.
     return alive && open();
   });
-  if (!alive) return;
+  if (!alive) return false;
   alive_ = nullptr;
   corked_ = false;
+  if (read_snapshots_ > 1) ++stats_.reads_multi_snapshot;
   if (e != DecodeError::None) {
     shut(kClosedDecodeError);
-    return;
+    return true;
   }
   if (open()) flush();  // replies of the whole batch in one write
+  return true;
+}
+
+int Client::fd() const {
+  if (conn_ == nullptr || conn_->closing) return -1;
+  uv_os_fd_t fd = -1;
+  if (uv_fileno(reinterpret_cast<const uv_handle_t*>(&conn_->tcp), &fd) != 0) return -1;
+  return fd;
+}
+
+int Client::poll_read(uint32_t max_reads) {
+  if (!opts_.poll_reads || !open()) return 0;
+  const int fd = this->fd();
+  if (fd < 0) return 0;
+  ReadScratch& s = read_scratch();
+  if (s.busy) return UV_EBUSY;  // frames of another read are being decoded from the buffer
+  int total = 0;
+  for (uint32_t i = 0; i < max_reads; ++i) {
+    iovec iov{s.data, sizeof s.data};
+    alignas(cmsghdr) char ctrl[CMSG_SPACE(sizeof(scm_timestamping))];
+    msghdr mh{};
+    mh.msg_iov = &iov;
+    mh.msg_iovlen = 1;
+    if (rx_ts_on_) {
+      mh.msg_control = ctrl;
+      mh.msg_controllen = sizeof ctrl;
+    }
+    const ssize_t n = ::recvmsg(fd, &mh, MSG_DONTWAIT);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      const int err = uv_translate_sys_error(errno);
+      shut(err);
+      return err;
+    }
+    if (n == 0) {
+      shut(UV_EOF);
+      return UV_EOF;
+    }
+    rx_realtime_ns_ = 0;
+    if (rx_ts_on_) {
+      for (cmsghdr* cm = CMSG_FIRSTHDR(&mh); cm != nullptr; cm = CMSG_NXTHDR(&mh, cm))
+        if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_TIMESTAMPING) {
+          scm_timestamping ts;
+          std::memcpy(&ts, CMSG_DATA(cm), sizeof ts);
+          rx_realtime_ns_ = uint64_t(ts.ts[0].tv_sec) * 1000000000ull + uint64_t(ts.ts[0].tv_nsec);
+        }
+      if (rx_realtime_ns_ == 0) ++stats_.reads_without_rx_time;
+    }
+    total += int(n);
+    s.busy = true;  // the frames are decoded in place from the shared buffer
+    const bool alive = deliver(s.data, size_t(n));
+    s.busy = false;
+    if (!alive) return total;  // a callback destroyed this Client
+    rx_realtime_ns_ = 0;
+    if (!open() || size_t(n) < sizeof s.data) break;  // a short read: nothing was left
+  }
+  return total;
 }
 
 void Client::dispatch(const Frame& f) {
@@ -355,6 +435,7 @@ void Client::dispatch(const Frame& f) {
       return;
     }
     case Message::Snapshot:
+      ++read_snapshots_;
       on_snapshot_msg(*env->msg_as_Snapshot(), f.body.size() + proto::kFrameHeaderBytes);
       return;
     case Message::MatchEnd:

@@ -94,6 +94,28 @@
 //     decode, is counted and skipped. The newest
 //     world's tick is sent as Input.ack_tick.
 //
+// Reading at the owner's pace (Options::poll_reads, off by default)
+//   - By default a Client reads on readability: libuv wakes its loop for
+//     every segment that arrives. With poll_reads it never starts reading;
+//     the owner calls poll_read() when it wants what has arrived (a load
+//     tester at its input phase slots: one wake-up for many sockets). fd()
+//     gives the socket from on_connected(0) on, to put in an epoll set of
+//     the owner's; an end of the connection (EOF, reset) is seen at the next
+//     poll_read(). Everything else (decoding, callbacks, flushing the
+//     replies of a batch once, closing) is as on readability.
+//   - With rx_timestamps too, the socket asks the kernel for software RX
+//     timestamps (SO_TIMESTAMPING, SOF_TIMESTAMPING_RX_SOFTWARE |
+//     SOF_TIMESTAMPING_SOFTWARE) and each read is a recvmsg(); during the
+//     callbacks of the frames a read carried, rx_realtime_ns() is the
+//     kernel's receive time of that read (CLOCK_REALTIME). TCP reports the
+//     time of the newest segment in the read, so a frame that arrived
+//     earlier in the same read gets a later time than its own. The kernel
+//     turns RX timestamping on for the whole stack on first use, from a work
+//     queue: the first reads after the first such socket may come without a
+//     time (rx_realtime_ns() 0, counted in reads_without_rx_time).
+//   - stats().reads / reads_multi_snapshot count reads (in either mode) and
+//     those that carried more than one Snapshot frame.
+//
 // Memory: per Client about 1.5 KiB (0.9 the object, 0.6 the socket block),
 // plus the write queue (empty while the kernel keeps up; bounded by
 // max_write_queue_bytes; given back above 16 KiB once drained) and, once a
@@ -150,6 +172,10 @@ struct Options {
   uint32_t snapshot_history = SnapshotHistory::kDefaultDepth;  // worlds kept as delta bases
   bool tcp_nodelay = true;         // the protocol is request/response small frames
   ReconnectOptions reconnect;      // automatic resume after a drop (off by default)
+  // Opt-in (see "Reading at the owner's pace"): no reading on readability;
+  // the owner calls poll_read(). Off: today's behaviour, unchanged.
+  bool poll_reads = false;
+  bool rx_timestamps = false;      // with poll_reads: kernel RX timestamps of each read
 };
 
 // One std::function per server message; an empty one is skipped.
@@ -190,6 +216,9 @@ struct Stats {
   uint64_t reconnect_attempts = 0;      // automatic resume: connects tried
   uint64_t resumes = 0;                 // Welcome with resumed = true
   uint64_t reconnect_give_ups = 0;      // drops that ended in on_closed
+  uint64_t reads = 0;                   // reads that returned bytes
+  uint64_t reads_multi_snapshot = 0;    // ... of them, those that carried more than one Snapshot frame
+  uint64_t reads_without_rx_time = 0;   // rx_timestamps: reads that came without a kernel timestamp
 
   uint64_t errors_for(proto::ErrorCode c) const {
     size_t i = size_t(c);
@@ -236,6 +265,21 @@ class Client {
   // Hello on a new connection (auto_hello = false).
   int resume();
 
+  // ---- reading at the owner's pace (Options::poll_reads) ----
+  // Reads what the kernel holds (non-blocking recv/recvmsg, at most
+  // max_reads reads of 64 KiB, stopping at EAGAIN or a short read) and
+  // dispatches its frames as a read on readability would. Returns the bytes
+  // read (0: nothing there, not open, or not poll_reads), UV_EBUSY when
+  // called from inside a callback of another read, or the error that closed
+  // the connection (UV_EOF, ...; on_closed follows from the loop). A
+  // callback may destroy the Client: then touch it no more after the call.
+  int poll_read(uint32_t max_reads = 8);
+  int fd() const;  // the socket, or -1 when there is none
+  // Kernel receive time (CLOCK_REALTIME, ns) of the read whose frames are
+  // being dispatched; 0 when unknown (no rx_timestamps, or none came).
+  uint64_t rx_realtime_ns() const { return rx_realtime_ns_; }
+  bool rx_timestamps_enabled() const { return rx_ts_on_; }  // setsockopt took it
+
   // ---- state ----
   State state() const { return state_; }
   uint32_t player_id() const { return player_id_; }    // 0 before Welcome
@@ -261,6 +305,7 @@ class Client {
 
   void on_connect(int status);
   void on_read(ssize_t nread, const uint8_t* data);
+  bool deliver(const uint8_t* data, size_t n);  // decode + dispatch one read; false: `this` was destroyed
   void on_write_done(int status);
   void on_handle_closed();
   void dispatch(const proto::Frame& f);
@@ -302,6 +347,9 @@ class Client {
   uint64_t jitter_ = 0x9E3779B97F4A7C15ull;
   bool corked_ = false;       // inside a read batch: flush once after it
   bool* alive_ = nullptr;     // set while dispatching; the destructor clears *alive_
+  uint32_t read_snapshots_ = 0;  // Snapshot frames of the current read
+  uint64_t rx_realtime_ns_ = 0;  // poll_reads + rx_timestamps: of the current read
+  bool rx_ts_on_ = false;
   Stats stats_;
 };
 

@@ -21,43 +21,17 @@ import argparse
 import json
 import os
 import re
-import select
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
-import time
 
-LISTEN_RE = re.compile(rb"\] info: listening on [^ \n]+:(\d+)")
+from ltsupport import fail, start_server
+
 BOTS = 200
 DURATION_S = 10
 CAPPED_BOTS = 80  # more than configs/skirmish.toml's 64 per address
 GAME = "arena"  # configs/loadtest.toml's [game] module
-
-
-def fail(msg):
-    print(f"FAIL {msg}", flush=True)
-    sys.exit(1)
-
-
-def start_server(binary, config, shm_name):
-    proc = subprocess.Popen([binary, "--config", config, "--port", "0", "--admin-port", "0",
-                             "--shm-name", shm_name], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    log = b""
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        r, _, _ = select.select([proc.stdout], [], [], 0.2)
-        if r:
-            chunk = os.read(proc.stdout.fileno(), 65536)
-            if not chunk:
-                break
-            log += chunk
-            m = LISTEN_RE.search(log)
-            if m:
-                return proc, int(m.group(1))
-    proc.kill()
-    fail(f"server did not listen within 15 s: {log.decode(errors='replace')[-2000:]}")
 
 
 def check_json(path):
