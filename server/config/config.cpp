@@ -86,6 +86,7 @@ constexpr Key kKeys[] = {
     Key{"server", "workers", Kind::Workers, 1, kMaxWorkers},
     string_key("server", "shm_name", Kind::ShmName, &Config::shm_name),
     string_key("server", "log_level", Kind::LogLevel, &Config::log_level),
+    int_key("server", "io_quantum_ms", 0, 100, &Config::io_quantum_ms),
 
     int_key("limits", "max_players", 1, 1000000, &Config::max_players),
     int_key("limits", "max_matches", 1, 65535, &Config::max_matches),

@@ -1,6 +1,12 @@
 #include "core/child_loop.h"
 
 #include <spdlog/spdlog.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
 
 #include "core/live_config.h"
 #include "core/log.h"
@@ -69,6 +75,37 @@ bool ChildLoop::start(ChildRole* role) {
 }
 
 void ChildLoop::run() { uv_run(&loop_, UV_RUN_DEFAULT); }
+
+void ChildLoop::run_on_quantum(const std::function<uint32_t()>& quantum) {
+  // The sleep's own epoll set holds the eventfd only: a match event (a
+  // MatchTicked to send, a MatchCreated) wakes at once; sockets, the IPC
+  // pipe and signals wait for the quantum. Timers bound the sleep.
+  const int ep = epoll_create1(EPOLL_CLOEXEC);
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.fd = row_->event_fd;
+  if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, row_->event_fd, &ev) != 0) {
+    spdlog::warn("io quantum: epoll: {}; serving every wake-up at once", std::strerror(errno));
+    if (ep >= 0) ::close(ep);
+    run();
+    return;
+  }
+  for (;;) {
+    const uint32_t q = quantum();
+    if (q == 0) {
+      if (uv_run(&loop_, UV_RUN_ONCE) == 0) break;
+      continue;
+    }
+    if (uv_run(&loop_, UV_RUN_NOWAIT) == 0) break;
+    const int next_timer = uv_backend_timeout(&loop_);  // -1: none; 0: work pending
+    const int wait = next_timer < 0 ? int(q) : std::min(next_timer, int(q));
+    if (wait > 0) {
+      epoll_event out;
+      (void)epoll_wait(ep, &out, 1, wait);  // EINTR (a signal): the next pass serves it
+    }
+  }
+  ::close(ep);
+}
 
 void ChildLoop::stop() {
   if (stopping_) return;

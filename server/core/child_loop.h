@@ -35,6 +35,7 @@
 #include <uv.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "config/config.h"
@@ -85,6 +86,15 @@ class ChildLoop {
   bool start(ChildRole* role);
   // Runs the loop until stop() and every handle is closed.
   void run();
+  // The same on an I/O quantum ([server] io_quantum_ms): between passes the
+  // process sleeps on its eventfd and the loop's next timer alone, at most
+  // quantum() ms, and each pass (UV_RUN_NOWAIT) serves every descriptor
+  // that became ready meanwhile. So a worker wakes at most about
+  // 1000/quantum times a second (plus its timers and eventfd) however
+  // many sockets have traffic; a socket waits at most one quantum.
+  // quantum() is asked before every pass; 0 = a pass that waits for
+  // anything (run()'s behaviour).
+  void run_on_quantum(const std::function<uint32_t()>& quantum);
   void stop();
   bool stopping() const { return stopping_; }
 

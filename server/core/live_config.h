@@ -118,6 +118,7 @@ inline const std::vector<KeyField>& key_fields() {
                }},
       SKIRMISH_KEY(server, shm_name, false),
       SKIRMISH_KEY(server, log_level, true),
+      SKIRMISH_KEY(server, io_quantum_ms, false),
       SKIRMISH_KEY(limits, max_players, false),
       SKIRMISH_KEY(limits, max_matches, false),
       SKIRMISH_KEY(limits, max_connections, false),

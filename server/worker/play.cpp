@@ -129,10 +129,13 @@ void Worker::on_queue_join(Session* s, const QueueJoin* m) {
     auto g = players.lock();
     shared_store(p->ticket, shm::to_wire(*h));
   }
+  // The answer is taken while the ticket is still Free (Searching): once it
+  // is Waiting the coordinator may match it at once, and the answer would
+  // say Playing before the MatchFound that follows it.
+  send_queue_status(s);
   shared_store(tickets.get(*h)->state, shm::TicketState::Waiting);
   ++stats_.tickets_created;
   post(seg_->coordinator_index(), shm::make_event(shm::EventType::TicketChanged, index_, shm::to_wire(*h)));
-  send_queue_status(s);
 }
 
 void Worker::on_queue_leave(Session* s) {
@@ -263,8 +266,7 @@ void Worker::on_match_created(uint32_t wire) {
   if (next_tick_us_ == 0) {
     // Idle until now: the grid starts one interval from here.
     next_tick_us_ = uv_hrtime() / 1000 + 1'000'000 / cfg_.tick_rate_hz;
-    uv_timer_start(&tick_timer_, [](uv_timer_t* t) { static_cast<Worker*>(t->data)->tick(); },
-                   1000 / cfg_.tick_rate_hz, 0);
+    arm_tick(1000 / cfg_.tick_rate_hz);
   }
 }
 
@@ -486,7 +488,7 @@ void Worker::tick() {
     spdlog::warn("tick loop {} passes behind: skipped ({} skipped so far)", behind, stats_.ticks_skipped);
   }
   const uint64_t delay_ms = (next_tick_us_ - now + 999) / 1000;
-  uv_timer_start(&tick_timer_, [](uv_timer_t* t) { static_cast<Worker*>(t->data)->tick(); }, delay_ms, 0);
+  arm_tick(delay_ms);
 }
 
 void Worker::step_owned() {

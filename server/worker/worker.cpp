@@ -74,9 +74,23 @@ struct Callbacks {
     s->worker->forget(s);
     delete s;
   }
+  // The tick's timer only marks it due; the step runs in the check phase,
+  // after this pass has read every socket that was ready, so an input that
+  // arrived before the tick is in it (libuv runs timers before I/O). The
+  // idle handle keeps that pass's poll from blocking (timeout 0).
+  static void tick_due(uv_timer_t* t) {
+    auto* w = static_cast<Worker*>(t->data);
+    w->tick_due_ = true;
+    uv_idle_start(&w->tick_idle_, [](uv_idle_t*) {});
+  }
   static void check(uv_check_t* c) {
     auto* w = static_cast<Worker*>(c->data);
-    w->flush_dirty();
+    if (w->tick_due_) {
+      w->tick_due_ = false;
+      uv_idle_stop(&w->tick_idle_);
+      w->tick();
+    }
+    w->flush_dirty();  // this tick's snapshots among them: one burst
     w->flush_reports();
   }
   static void sweep(uv_timer_t* t) { static_cast<Worker*>(t->data)->sweep(); }
@@ -96,6 +110,8 @@ Worker::Worker(uv_loop_t* loop, const config::Config& cfg, uint16_t index, int64
   if (seg_ != nullptr) row_ = &seg_->process(index_);
   uv_timer_init(loop_, &tick_timer_);
   tick_timer_.data = this;
+  uv_idle_init(loop_, &tick_idle_);
+  tick_idle_.data = this;
   uv_check_init(loop_, &flush_check_);
   flush_check_.data = this;
   uv_check_start(&flush_check_, Callbacks::check);
@@ -641,6 +657,9 @@ void Worker::close_all() {
   uv_close(reinterpret_cast<uv_handle_t*>(&flush_check_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&sweep_timer_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&tick_timer_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&tick_idle_), nullptr);
 }
+
+void Worker::arm_tick(uint64_t delay_ms) { uv_timer_start(&tick_timer_, Callbacks::tick_due, delay_ms, 0); }
 
 }  // namespace skirmish::worker

@@ -176,6 +176,7 @@ class Worker {
   // Steps one owned match under its lock (crash marks, budget); play.cpp.
   match::StepOutcome step_one(shm::MatchRow& row, uint32_t wire, uint32_t connected, bool& quarantine);
   void tick();
+  void arm_tick(uint64_t delay_ms);  // the tick timer: marks it due (Callbacks::tick_due)
   void step_owned();
   // Ends an owned match from its published state: places, ratings, the row
   // Ended, MatchEnded posted. `forced_reason` (kEndAbandoned,
@@ -257,6 +258,8 @@ class Worker {
   int64_t budget_logged_ms_ = 0;    // rate limit of the step-budget warning
   int64_t record_lost_logged_ms_ = 0;  // rate limit of the record-ring warning
   uv_timer_t tick_timer_;
+  uv_idle_t tick_idle_;    // active while a tick is due: that pass polls without blocking
+  bool tick_due_ = false;  // the tick timer fired; the check phase steps
   uint64_t next_tick_us_ = 0;  // due time of the next pass (uv_hrtime us), 0 idle
   alignas(16) std::array<uint8_t, 64 * 1024> read_buf_;
   bool read_buf_busy_ = false;

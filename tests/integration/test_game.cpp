@@ -139,10 +139,11 @@ TEST_CASE("64 clients on 2 workers play full matches to MatchEnd and their ratin
   }
 }
 
-TEST_CASE("a match on one worker and a match across two workers play the same") {
+TEST_CASE("a match on one worker and a match across two workers play the same, on an I/O quantum or not") {
+  for (const char* quantum : {"0", "4"})
   for (const char* workers : {"1", "2"}) {
-    DYNAMIC_SECTION("workers " << workers) {
-      GameConfig cfg;
+    DYNAMIC_SECTION("workers " << workers << ", io_quantum_ms " << quantum) {
+      GameConfig cfg(std::map<std::string, std::string>{{"io_quantum_ms", quantum}});
       ServerProcess srv({"--workers", workers}, cfg.path);
       REQUIRE(srv.wait_ready());
       Loop loop;
