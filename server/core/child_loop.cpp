@@ -96,9 +96,20 @@ void ChildLoop::run_on_quantum(const std::function<uint32_t()>& quantum) {
       if (uv_run(&loop_, UV_RUN_ONCE) == 0) break;
       continue;
     }
+    // The quantum counts from the start of a pass, not its end: a pass
+    // that steps the matches and writes every snapshot takes milliseconds,
+    // and sleeping a whole quantum after it held sockets (and pings) for
+    // pass + quantum. For the same reason the loop's clock is brought up to
+    // date before asking for the next timer: uv_backend_timeout() counts
+    // from the time libuv took at the start of the pass, and a tick timer
+    // would otherwise fire late by the pass's length.
+    const uint64_t start_us = uv_hrtime() / 1000;
     if (uv_run(&loop_, UV_RUN_NOWAIT) == 0) break;
+    const uint64_t spent_us = uv_hrtime() / 1000 - start_us;
+    const int budget = spent_us >= uint64_t(q) * 1000 ? 0 : int((uint64_t(q) * 1000 - spent_us) / 1000);
+    uv_update_time(&loop_);
     const int next_timer = uv_backend_timeout(&loop_);  // -1: none; 0: work pending
-    const int wait = next_timer < 0 ? int(q) : std::min(next_timer, int(q));
+    const int wait = next_timer < 0 ? budget : std::min(next_timer, budget);
     if (wait > 0) {
       epoll_event out;
       (void)epoll_wait(ep, &out, 1, wait);  // EINTR (a signal): the next pass serves it

@@ -97,9 +97,9 @@ int run_worker_process(const core::ChildContext& ctx) {
   WorkerRole role(loop, w);
   if (!loop.start(&role)) return 1;
   spdlog::info("worker {} up", ctx.index);
-  // On the I/O quantum ([server] io_quantum_ms, 0 = off, the default)
-  // while it has sessions: fewer epoll_waits, measured no cheaper here
-  // (README "I/O quantum"). With no session a pass waits for anything (a
+  // On the I/O quantum ([server] io_quantum_ms; 0 = off) while it has
+  // sessions: one pass per quantum however many sockets have traffic, and
+  // the clients' writes between passes wake nobody (README "I/O quantum"). With no session a pass waits for anything (a
   // connection from the master wakes it at once), so an idle worker does
   // not wake 1000/quantum times a second.
   loop.run_on_quantum([&] { return w.session_count() == 0 ? 0u : loop.config().io_quantum_ms; });
