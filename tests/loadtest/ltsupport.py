@@ -5,6 +5,7 @@ name, its port read from its log."""
 import os
 import re
 import select
+import signal
 import subprocess
 import sys
 import time
@@ -36,3 +37,14 @@ def start_server(binary, config, shm_name):
     proc.kill()
     proc.wait()
     fail(f"server did not listen within 15 s: {log.decode(errors='replace')[-2000:]}")
+
+
+def stop_server(proc):
+    """SIGTERM and a bounded wait (40 s, then SIGKILL and a failure); returns its exit code."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        return proc.wait(timeout=40)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        fail("server still running 40 s after SIGTERM")

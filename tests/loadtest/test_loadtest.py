@@ -26,7 +26,7 @@ import signal
 import subprocess
 import tempfile
 
-from ltsupport import fail, start_server
+from ltsupport import fail, start_server, stop_server
 
 BOTS = 200
 DURATION_S = 10
@@ -193,13 +193,7 @@ def main():
         check_json(report + ".json")
         check_html(report + ".html")
     finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            rc = server.wait(timeout=40)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-            fail("server still running 40 s after SIGTERM")
+        rc = stop_server(server)
         shutil.rmtree(tmp, ignore_errors=True)
     if rc != 0:
         fail(f"server exited with {rc} after SIGTERM")

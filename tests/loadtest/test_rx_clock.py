@@ -34,12 +34,11 @@ import argparse
 import json
 import os
 import re
-import signal
 import subprocess
 import tempfile
 import shutil
 
-from ltsupport import fail, start_server
+from ltsupport import fail, start_server, stop_server
 
 BOTS = 8
 RATE = 30
@@ -137,13 +136,7 @@ def main():
         print(f"ok   on readability (libuv, read time): p50 "
               f"{rep['steady']['latency_ms']['input_to_snapshot']['p50']:.2f} ms", flush=True)
     finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            rc = server.wait(timeout=40)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-            fail("server still running 40 s after SIGTERM")
+        rc = stop_server(server)
         shutil.rmtree(tmp, ignore_errors=True)
     if rc != 0:
         fail(f"server exited with {rc} after SIGTERM")
