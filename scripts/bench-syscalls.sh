@@ -120,6 +120,5 @@ sed -n '1,/^------ ----------- ----------- --------- --------- -*$/d; /^------/d
   awk -v t="$(((s3 - s2) / nw))" 'NF >= 5 && $NF != "syscall" {
     calls = ($4 ~ /^[0-9]+$/) ? $4 : $3
     printf "  %-14s %9d calls  %.4f per bot-tick\n", $NF, calls, (t > 0 ? calls / t : 0) }'
-wait "$lt" 2>/dev/null || true
-forget "$lt"
-grep -E "^(input->snapshot|receive clock|ping RTT|server:)" "$OUT/loadtest.log" || true
+# The load test is stopped here (trap): strace slowed the workers, so its
+# latency and CPU figures are not figures.

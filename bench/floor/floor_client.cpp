@@ -332,12 +332,7 @@ int main(int argc, char** argv) {
                  o.conns + 64, static_cast<unsigned long long>(nofile));
     return 2;
   }
-  struct sigaction sa{};
-  sa.sa_handler = on_stop_signal;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGTERM, &sa, nullptr);
-  sigaction(SIGINT, &sa, nullptr);
-  signal(SIGPIPE, SIG_IGN);
+  install_stop_handlers(on_stop_signal);
 
   uint64_t connect_failures = 0;
   std::vector<int> fds = connect_all(o, connect_failures);

@@ -60,14 +60,6 @@ struct Options {
 volatile sig_atomic_t g_stop = 0;
 void on_stop_signal(int) { g_stop = 1; }
 
-void install_stop_handlers() {
-  struct sigaction sa{};
-  sa.sa_handler = on_stop_signal;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGTERM, &sa, nullptr);
-  sigaction(SIGINT, &sa, nullptr);
-  signal(SIGPIPE, SIG_IGN);
-}
 
 // A non-blocking listener on 127.0.0.1:port with SO_REUSEPORT; -1 on failure.
 int bind_listener(uint16_t port) {
@@ -290,7 +282,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   raise_nofile();
-  install_stop_handlers();
+  install_stop_handlers(on_stop_signal);
   std::vector<int> listeners;
   const int first = bind_listener(o.port);
   if (first < 0) {

@@ -1,5 +1,5 @@
 // What the floor pair (floor_server.cpp, floor_client.cpp) shares: the
-// monotonic clock, a periodic timerfd, CPU time from /proc, the descriptor
+// stop signals, the monotonic clock, a periodic timerfd, CPU time from /proc, the descriptor
 // limit and socket options. Header-only, Linux only, no dependency.
 //
 // CPU is utime + stime from /proc/PID/stat, in clock ticks (10 ms on this
@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -27,6 +28,17 @@
 #include <vector>
 
 namespace skirmish::floor {
+
+// SIGTERM and SIGINT to `handler` (it sets the caller's stop flag), SIGPIPE
+// ignored: a peer that closed shows as EPIPE on the write.
+inline void install_stop_handlers(void (*handler)(int)) {
+  struct sigaction sa{};
+  sa.sa_handler = handler;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGINT, &sa, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+}
 
 inline uint64_t now_ns() {
   timespec ts{};

@@ -22,7 +22,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import tempfile
 
@@ -127,16 +126,6 @@ def check_html(path):
     if "skirmish-loadtest" not in dom:
         fail("the rendered report has no title")
     print(f"ok   HTML report renders in Chromium with {charts} charts and no console message", flush=True)
-
-
-def stop_server(server):
-    server.send_signal(signal.SIGTERM)
-    try:
-        return server.wait(timeout=40)
-    except subprocess.TimeoutExpired:
-        server.kill()
-        server.wait()
-        fail("server still running 40 s after SIGTERM")
 
 
 def check_refusals_reported(opts):
