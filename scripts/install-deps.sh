@@ -9,15 +9,17 @@ set -euo pipefail
 
 pkgs=(build-essential cmake ninja-build pkg-config libuv1-dev flatbuffers-compiler
       libflatbuffers-dev catch2 libspdlog-dev libfmt-dev libtomlplusplus-dev
-      libcli11-dev nlohmann-json3-dev libncurses-dev)
+      libcli11-dev nlohmann-json3-dev libncurses-dev libssl-dev libsqlite3-dev libhiredis-dev)
 if [[ "${1:-}" == "--test" ]]; then
   # procps: ps/pgrep in process tests; python3: wire-format example tests;
   # chromium: the load-test HTML report rendered headless; tmux: the
   # terminal client driven through a real terminal; python3-yaml: the
   # deploy/ manifests checked; prometheus: promtool checks /metrics;
-  # clang and its runtime: the libFuzzer fuzzers (fuzz/).
+  # clang and its runtime: the libFuzzer fuzzers (fuzz/); redis-server: the
+  # fleet's tests start their own on a free loopback port (never the
+  # package's service: the policy below keeps it from starting).
   pkgs+=(procps python3 python3-flatbuffers curl chromium tmux python3-yaml prometheus
-         clang libclang-rt-14-dev)
+         clang libclang-rt-14-dev redis-server)
 fi
 
 missing=()

@@ -13,13 +13,84 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "auth/jwt.h"
 #include "config/config.h"
 #include "core/log.h"
 #include "core/process.h"
 #include "master/master.h"
 #include "module/module.h"
+#include "store/sqlite_store.h"
 
 using namespace skirmish;
+
+namespace {
+
+// A whole small file (a secret, a PEM key): false and `why` if it cannot be
+// read or is larger than `cap` (a wrong path, not a key).
+bool read_small_file(const std::string& path, size_t cap, std::string& out, std::string& why) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (f == nullptr) {
+    why = std::strerror(errno);
+    return false;
+  }
+  char buf[4096];
+  size_t n = 0;
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0 && out.size() <= cap) out.append(buf, n);
+  const bool failed = std::ferror(f) != 0;
+  std::fclose(f);
+  if (failed) why = "read error";
+  else if (out.size() > cap) why = "larger than " + std::to_string(cap) + " bytes";
+  return why.empty();
+}
+
+// [auth]: the verifier, from the secret (environment or file) and the PEM
+// key, read once here, before anything forks. Null when auth is off, and
+// on an error (then `error` names the key; exit code 2).
+std::unique_ptr<auth::JwtVerifier> make_verifier(const config::Config& c, std::string& error) {
+  if (!c.auth_enabled()) return nullptr;
+  auth::JwtConfig jc;
+  jc.issuer = c.auth_issuer;
+  jc.audience = c.auth_audience;
+  jc.leeway_s = c.auth_leeway_s;
+  jc.max_token_bytes = c.auth_max_token_bytes;
+  std::string why;
+  if (!c.auth_hs256_secret_env.empty()) {
+    const char* v = std::getenv(c.auth_hs256_secret_env.c_str());
+    if (v == nullptr || *v == '\0') {
+      error = "config: auth.hs256_secret_env = \"" + c.auth_hs256_secret_env +
+              "\": the variable is not set or empty (allowed: a variable holding the secret)";
+      return nullptr;
+    }
+    jc.hs256_secret = v;
+  } else if (!c.auth_hs256_secret_file.empty()) {
+    if (!read_small_file(c.auth_hs256_secret_file, 4096, jc.hs256_secret, why)) {
+      error = "config: auth.hs256_secret_file = \"" + c.auth_hs256_secret_file + "\": " + why;
+      return nullptr;
+    }
+    if (!jc.hs256_secret.empty() && jc.hs256_secret.back() == '\n') jc.hs256_secret.pop_back();
+    if (!jc.hs256_secret.empty() && jc.hs256_secret.back() == '\r') jc.hs256_secret.pop_back();
+    if (jc.hs256_secret.empty()) {
+      error = "config: auth.hs256_secret_file = \"" + c.auth_hs256_secret_file + "\": empty (allowed: a file holding the secret)";
+      return nullptr;
+    }
+  }
+  // RFC 7518 3.2: an HS256 key at least as long as the hash.
+  if (!jc.hs256_secret.empty() && jc.hs256_secret.size() < 32) {
+    error = std::string("config: auth.") + (c.auth_hs256_secret_env.empty() ? "hs256_secret_file" : "hs256_secret_env") +
+            ": the secret is " + std::to_string(jc.hs256_secret.size()) + " bytes (allowed: 32 bytes or more, RFC 7518)";
+    return nullptr;
+  }
+  if (!c.auth_rs256_public_key_file.empty() &&
+      !read_small_file(c.auth_rs256_public_key_file, 65536, jc.rs256_public_key_pem, why)) {
+    error = "config: auth.rs256_public_key_file = \"" + c.auth_rs256_public_key_file + "\": " + why;
+    return nullptr;
+  }
+  auto v = auth::JwtVerifier::create(jc, &why);
+  if (!v) error = "config: auth: " + why;
+  return v;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   core::init_process_title(argc, argv);
@@ -64,6 +135,21 @@ int main(int argc, char** argv) {
     }
     opts.config.record_dir = real;
   }
+  // [auth] and [store]: checked (and the store's file created) now, so a
+  // wrong key, path or file is one line and exit code 2 before anything
+  // runs. Each worker opens its own connection to the store after the fork.
+  std::unique_ptr<auth::JwtVerifier> jwt = make_verifier(opts.config, error);
+  if (!error.empty()) {
+    std::fprintf(stderr, "%s\n", error.c_str());
+    return 2;
+  }
+  if (!opts.config.store_path.empty()) {
+    if (!store::SqliteStore::open(opts.config.store_path, opts.config.store_busy_timeout_ms, &error)) {
+      std::fprintf(stderr, "config: store.path = \"%s\": %s (allowed: \"\" (off) or a SQLite file the server may write)\n",
+                   opts.config.store_path.c_str(), error.c_str());
+      return 2;
+    }
+  }
   if (opts.check_only) {
     std::printf("%sgame ok: %s %s from %s\n", opts.message.c_str(), game->table()->name, game->table()->version,
                 game->module.path.c_str());
@@ -85,6 +171,15 @@ int main(int argc, char** argv) {
                  "ring per match in shared memory)",
                  opts.config.record_dir, opts.config.record_max_bytes, opts.config.record_hash_every,
                  opts.config.record_ring_bytes);
-  master::Master m(opts.config, *game);
+  if (jwt) {
+    const config::Config& c = opts.config;
+    const bool hs = !c.auth_hs256_secret_env.empty() || !c.auth_hs256_secret_file.empty();
+    const bool rs = !c.auth_rs256_public_key_file.empty();
+    spdlog::info("auth: a JWT ({}) in Hello.auth_token, {}", hs && rs ? "HS256, RS256" : hs ? "HS256" : "RS256",
+                 c.auth_required ? "required" : "optional (a Hello without one is anonymous)");
+  }
+  if (!opts.config.store_path.empty())
+    spdlog::info("players store: {} (SQLite, WAL); accounts' ratings are kept across restarts", opts.config.store_path);
+  master::Master m(opts.config, *game, jwt.get());
   return m.run();
 }

@@ -566,7 +566,8 @@ int Client::hello() {
   auto& enc = encoder();
   auto& b = enc.builder();
   auto name = b.CreateString(opts_.name);
-  auto frame = enc.finish(proto::CreateHello(b, proto::ProtocolVersion(opts_.protocol_version), name));
+  auto token = opts_.auth_token.empty() ? 0 : b.CreateString(opts_.auth_token);
+  auto frame = enc.finish(proto::CreateHello(b, proto::ProtocolVersion(opts_.protocol_version), name, token));
   int r = send_frame(frame.data(), frame.size());
   if (r == 0) {
     // A new session: inputs count from 1 again and no world is a base.

@@ -165,6 +165,7 @@ struct ReconnectOptions {
 
 struct Options {
   std::string name = "player";     // Hello.name (the server wants 1..32 bytes)
+  std::string auth_token;          // Hello.auth_token: a JWT from the studio's backend; "" = none
   bool auto_hello = true;          // send Hello as soon as TCP is up
   uint16_t protocol_version = proto::kProtocolVersion;  // of Hello and Resume; tests set a wrong one
   uint32_t max_frame_bytes = 64 * 1024;        // largest frame body accepted from the server

@@ -47,7 +47,7 @@ constexpr const char* kDefaultConfigPaths[] = {"configs/skirmish.toml", "/etc/sk
 // ---------------------------------------------------------------------------
 // The schema.
 
-enum class Kind { Integer, Workers, Host, ShmName, LogLevel, Module, Dir };
+enum class Kind { Integer, Workers, Host, ShmName, LogLevel, Module, Dir, Path, Text, EnvName, Bool };
 
 struct Key {
   std::string_view table;
@@ -57,7 +57,8 @@ struct Key {
   std::int64_t max = 0;
   std::uint16_t Config::*u16 = nullptr;  // Integer: exactly one of u16/u32
   std::uint32_t Config::*u32 = nullptr;
-  std::string Config::*text = nullptr;  // Host, ShmName, LogLevel
+  std::string Config::*text = nullptr;  // Host, ShmName, LogLevel, Module, Dir, Path, Text, EnvName
+  bool Config::*flag = nullptr;         // Bool
 };
 
 constexpr Key int_key(std::string_view table, std::string_view name,
@@ -74,8 +75,12 @@ constexpr Key string_key(std::string_view table, std::string_view name,
   return Key{table, name, kind, 0, 0, nullptr, nullptr, field};
 }
 
+constexpr Key bool_key(std::string_view table, std::string_view name, bool Config::*field) {
+  return Key{table, name, Kind::Bool, 0, 0, nullptr, nullptr, nullptr, field};
+}
+
 constexpr std::string_view kTables[] = {"server", "limits", "timeouts", "game",
-                                        "matchmaking", "agones"};
+                                        "matchmaking", "agones", "auth", "store"};
 
 // In the order of configs/skirmish.toml. Ranges are the documented ones.
 constexpr Key kKeys[] = {
@@ -145,6 +150,18 @@ constexpr Key kKeys[] = {
     // in each period, so one lost or timed-out ping costs nothing.
     int_key("agones", "health_interval_ms", 100, 60000, &Config::agones_health_interval_ms),
     int_key("agones", "request_timeout_ms", 50, 60000, &Config::agones_request_timeout_ms),
+
+    bool_key("auth", "required", &Config::auth_required),
+    string_key("auth", "issuer", Kind::Text, &Config::auth_issuer),
+    string_key("auth", "audience", Kind::Text, &Config::auth_audience),
+    string_key("auth", "hs256_secret_env", Kind::EnvName, &Config::auth_hs256_secret_env),
+    string_key("auth", "hs256_secret_file", Kind::Path, &Config::auth_hs256_secret_file),
+    string_key("auth", "rs256_public_key_file", Kind::Path, &Config::auth_rs256_public_key_file),
+    int_key("auth", "leeway_s", 0, 3600, &Config::auth_leeway_s),
+    int_key("auth", "max_token_bytes", 256, 16384, &Config::auth_max_token_bytes),
+
+    string_key("store", "path", Kind::Path, &Config::store_path),
+    int_key("store", "busy_timeout_ms", 1, 60000, &Config::store_busy_timeout_ms),
 };
 
 // Every range must fit the field that stores it, or a valid value would be
@@ -199,6 +216,14 @@ std::string allowed(const Key& k) {
       return "a bundled game's name (arena, battleship) or a path to a game module .so";
     case Kind::Dir:
       return "\"\" (off) or the path of a directory the server may write";
+    case Kind::Path:
+      return "\"\" (off) or a file path";
+    case Kind::Text:
+      return "\"\" (not checked) or up to 256 bytes on one line";
+    case Kind::EnvName:
+      return "\"\" (off) or an environment variable's name, [A-Za-z_][A-Za-z0-9_]*";
+    case Kind::Bool:
+      return "true or false";
   }
   return "";
 }
@@ -209,6 +234,8 @@ std::string expected_type(const Key& k) {
       return "an integer";
     case Kind::Workers:
       return "an integer or \"auto\"";
+    case Kind::Bool:
+      return "a boolean";
     default:
       return "a string";
   }
@@ -273,7 +300,7 @@ std::string unknown_key(std::string_view table, std::string_view name) {
   if (table.empty())
     return out +
            " (allowed at the top level: the tables server, limits, "
-           "timeouts, game, matchmaking)";
+           "timeouts, game, matchmaking, agones, auth, store)";
   std::string names;
   for (const Key& k : kKeys)
     if (k.table == table)
@@ -286,7 +313,7 @@ std::string unknown_table(std::string_view name) {
   for (std::string_view t : kTables)
     if (close_enough(name, t))
       return out + " (did you mean [" + std::string(t) + "]?)";
-  return out + " (allowed: server, limits, timeouts, game, matchmaking)";
+  return out + " (allowed: server, limits, timeouts, game, matchmaking, agones, auth, store)";
 }
 
 // ---------------------------------------------------------------------------
@@ -321,8 +348,19 @@ bool valid_text(Kind kind, std::string_view s) {
       // only what can never be a file name.
       return !s.empty() && s.size() <= 4096 &&
              std::none_of(s.begin(), s.end(), [](char ch) { return ch == '\0' || ch == '\n' || ch == '\r'; });
+    case Kind::Text:
+      return s.size() <= 256 && std::none_of(s.begin(), s.end(), [](char ch) {
+               return ch == '\0' || ch == '\n' || ch == '\r';
+             });
+    case Kind::EnvName:
+      return s.empty() || (s.size() <= 128 && !std::isdigit(static_cast<unsigned char>(s[0])) &&
+                           std::all_of(s.begin(), s.end(), [](char ch) {
+                             return std::isalnum(static_cast<unsigned char>(ch)) || ch == '_';
+                           }));
     case Kind::Dir:
-      // Whether it is a writable directory is the master's check at start.
+    case Kind::Path:
+      // Whether it is a writable directory, or a readable file, is the
+      // master's check at start (main.cpp).
       return s.size() <= 4096 &&
              std::none_of(s.begin(), s.end(), [](char ch) { return ch == '\0' || ch == '\n' || ch == '\r'; });
     default:
@@ -354,6 +392,10 @@ bool apply_node(const Key& k, const toml::node& n, Config& c,
                 std::string& error) {
   const std::string who = full_name(k);
   const bool numeric = k.kind == Kind::Integer || k.kind == Kind::Workers;
+  if (const auto* b = n.as_boolean(); b && k.kind == Kind::Bool) {
+    c.*k.flag = b->get();
+    return true;
+  }
   if (const auto* i = n.as_integer(); i && numeric) {
     if (!in_range(k, i->get())) {
       error = out_of_range(who, show(n), k);
@@ -362,7 +404,7 @@ bool apply_node(const Key& k, const toml::node& n, Config& c,
     store_integer(k, i->get(), c);
     return true;
   }
-  if (const auto* s = n.as_string(); s && k.kind != Kind::Integer) {
+  if (const auto* s = n.as_string(); s && k.kind != Kind::Integer && k.kind != Kind::Bool) {
     const std::string& v = s->get();
     if (k.kind == Kind::Workers) {
       if (v != "auto") {
@@ -544,6 +586,29 @@ Options fail_with(std::string line) {
   return o;
 }
 
+// [auth]: one secret source for HS256; `required` needs a key; a Hello
+// carrying a token must fit the handshake frame cap (the cap bounds what an
+// unauthenticated peer can make us buffer, so it is raised on purpose, here).
+bool validate_auth(const Config& c, std::string& error) {
+  if (!c.auth_hs256_secret_env.empty() && !c.auth_hs256_secret_file.empty()) {
+    error = "config: auth.hs256_secret_env and auth.hs256_secret_file are both set (allowed: one of them)";
+    return false;
+  }
+  if (c.auth_required && !c.auth_enabled()) {
+    error = "config: auth.required = true but no key is set (allowed: set auth.hs256_secret_env, "
+            "auth.hs256_secret_file or auth.rs256_public_key_file)";
+    return false;
+  }
+  const std::uint64_t need = std::uint64_t(c.auth_max_token_bytes) + 128;
+  if (c.auth_enabled() && c.max_frame_bytes_handshake < need) {
+    error = "config: limits.max_frame_bytes_handshake = " + std::to_string(c.max_frame_bytes_handshake) +
+            " is less than auth.max_token_bytes + 128 = " + std::to_string(need) +
+            " (allowed: a handshake cap that fits a Hello carrying a token)";
+    return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------
@@ -588,6 +653,8 @@ bool validate(const Config& c, std::string& error) {
         error = out_of_range(full_name(k), std::to_string(v), k);
         return false;
       }
+    } else if (k.kind == Kind::Bool) {
+      continue;
     } else if (!valid_text(k.kind, c.*k.text)) {
       error = not_allowed(full_name(k), quote(c.*k.text), k);
       return false;
@@ -612,7 +679,7 @@ bool validate(const Config& c, std::string& error) {
             " (allowed: request_timeout_ms <= health_interval_ms)";
     return false;
   }
-  return true;
+  return validate_auth(c, error);
 }
 
 std::vector<std::string> default_config_paths() {

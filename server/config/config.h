@@ -101,6 +101,30 @@ struct Config {
   std::uint32_t agones_health_interval_ms = 2000;  // POST /health every this often
   std::uint32_t agones_request_timeout_ms = 1000;  // per call, <= the health interval
 
+  // [auth] Identity from the studio's own backend: a JWT in Hello.auth_token,
+  // verified with OpenSSL (auth/jwt.h); its `sub` is the player's account,
+  // under which the rating is kept ([store]). The secret and the key are
+  // read from an environment variable or a file, never from this file.
+  // Any key set turns verification on; `required` refuses a Hello without one.
+  bool auth_required = false;
+  std::string auth_issuer;                 // "iss" must equal it; "" = not checked
+  std::string auth_audience;               // "aud" must hold it; "" = not checked
+  std::string auth_hs256_secret_env;       // name of the variable holding the HS256 secret
+  std::string auth_hs256_secret_file;      // or a file holding it (trailing newline dropped)
+  std::string auth_rs256_public_key_file;  // PEM public key for RS256
+  std::uint32_t auth_leeway_s = 30;        // clock skew allowed on exp and nbf
+  std::uint32_t auth_max_token_bytes = 2048;
+
+  // [store] Players and ratings kept across restarts in a local SQLite file
+  // (store/sqlite_store.h), read at Hello and written at a match's end in
+  // libuv's threadpool, never on the tick. Only accounts ([auth]) are kept.
+  std::string store_path;                 // "" = off
+  std::uint32_t store_busy_timeout_ms = 2000;
+
+  bool auth_enabled() const {
+    return !auth_hs256_secret_env.empty() || !auth_hs256_secret_file.empty() || !auth_rs256_public_key_file.empty();
+  }
+
   // Where this Config came from ("<string>" for load_string); for logs only.
   std::string source;
 

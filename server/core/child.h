@@ -16,6 +16,10 @@ namespace skirmish::shm {
 class Segment;
 }
 
+namespace skirmish::auth {
+class JwtVerifier;
+}
+
 namespace skirmish::core {
 
 struct ChildContext {
@@ -26,6 +30,7 @@ struct ChildContext {
   pid_t master_pid;
   int64_t start_ms;      // server start (monotonic), for server_time_ms
   const module::Game* game;  // the hosted game, loaded by the master before the fork
+  const auth::JwtVerifier* jwt = nullptr;  // [auth] on: made by main() before the fork; else null
 };
 
 // Runs in the child right after fork, before any loop or logger exists:

@@ -101,6 +101,7 @@ struct KeyField {
 inline std::string key_text(const std::string& v) { return '"' + v + '"'; }
 inline std::string key_text(uint32_t v) { return std::to_string(v); }
 inline std::string key_text(uint16_t v) { return std::to_string(v); }
+inline std::string key_text(bool v) { return v ? "true" : "false"; }
 
 // Every key, in the order of config::known_keys(). Live means
 // take_live_keys copies it; all others need a restart.
@@ -168,6 +169,21 @@ inline const std::vector<KeyField>& key_fields() {
                [](const config::Config& c) { return key_text(c.agones_health_interval_ms); }},
       KeyField{"agones.request_timeout_ms", false,
                [](const config::Config& c) { return key_text(c.agones_request_timeout_ms); }},
+      // [auth] and [store]: read once at start (main.cpp), so restart-only.
+      // The secret itself never appears here: only where it is read from.
+#define SKIRMISH_KEY2(table, name, field) \
+  KeyField { #table "." #name, false, [](const config::Config& c) { return key_text(c.field); } }
+      SKIRMISH_KEY2(auth, required, auth_required),
+      SKIRMISH_KEY2(auth, issuer, auth_issuer),
+      SKIRMISH_KEY2(auth, audience, auth_audience),
+      SKIRMISH_KEY2(auth, hs256_secret_env, auth_hs256_secret_env),
+      SKIRMISH_KEY2(auth, hs256_secret_file, auth_hs256_secret_file),
+      SKIRMISH_KEY2(auth, rs256_public_key_file, auth_rs256_public_key_file),
+      SKIRMISH_KEY2(auth, leeway_s, auth_leeway_s),
+      SKIRMISH_KEY2(auth, max_token_bytes, auth_max_token_bytes),
+      SKIRMISH_KEY2(store, path, store_path),
+      SKIRMISH_KEY2(store, busy_timeout_ms, store_busy_timeout_ms),
+#undef SKIRMISH_KEY2
   };
 #undef SKIRMISH_KEY
   return fields;

@@ -49,7 +49,8 @@ shm::Sizes Master::sizes_of(const config::Config& c, const module::Game& g) {
                     .record_bytes = c.record_dir.empty() ? 0u : c.record_ring_bytes};
 }
 
-Master::Master(const config::Config& cfg, const module::Game& game) : game_(&game), cfg_(cfg) {}
+Master::Master(const config::Config& cfg, const module::Game& game, const auth::JwtVerifier* jwt)
+    : game_(&game), jwt_(jwt), cfg_(cfg) {}
 
 Master::~Master() {
   acceptor_.reset();
@@ -155,7 +156,7 @@ bool Master::start_common(std::string& error) {
     t->data = this;
   }
   acceptor_ = std::make_unique<Acceptor>(loop_, cfg_, *seg_, stats_, base_);
-  supervisor_ = std::make_unique<Supervisor>(loop_, cfg_, *seg_, stats_, static_cast<Supervisor::Listener&>(*this), pid_, start_ms_, event_fds_, base_, game_);
+  supervisor_ = std::make_unique<Supervisor>(loop_, cfg_, *seg_, stats_, static_cast<Supervisor::Listener&>(*this), pid_, start_ms_, event_fds_, base_, game_, jwt_);
   acceptor_->on_lost = [this](uint32_t index, const char* why) { supervisor_->lost(index, why); };
   return true;
 }

@@ -44,11 +44,16 @@
 #include "master/supervisor.h"
 #include "shm/segment.h"
 
+namespace skirmish::auth {
+class JwtVerifier;
+}
+
 namespace skirmish::master {
 
 class Master : private Supervisor::Listener {
  public:
-  Master(const config::Config& cfg, const module::Game& game);
+  // `jwt`: [auth]'s verifier, made in main() (null = auth off); lives as long as the Master.
+  Master(const config::Config& cfg, const module::Game& game, const auth::JwtVerifier* jwt = nullptr);
   ~Master() override;
   Master(const Master&) = delete;
   Master& operator=(const Master&) = delete;
@@ -90,6 +95,7 @@ class Master : private Supervisor::Listener {
   admin::Response admin_request(const std::string& target);
 
   const module::Game* game_;  // loaded and checked in main() before anything else
+  const auth::JwtVerifier* jwt_;  // [auth] on, else null; made in main()
   config::Config cfg_;       // what runs: the file at start, flags over it, live keys since
   config::Config file_cfg_;  // what the file said at start or the last SIGHUP
   std::unique_ptr<shm::Segment> seg_;

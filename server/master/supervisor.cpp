@@ -44,10 +44,11 @@ std::string describe_status(int status) {
 
 Supervisor::Supervisor(uv_loop_t* loop, const config::Config& cfg, shm::Segment& seg, MasterStats& stats,
                        Listener& listener, pid_t master_pid, int64_t start_ms, const std::vector<int>& event_fds,
-                       uint32_t base, const module::Game* game)
+                       uint32_t base, const module::Game* game, const auth::JwtVerifier* jwt)
     : loop_(loop),
       cfg_(cfg),
       game_(game),
+      jwt_(jwt),
       seg_(seg),
       stats_(stats),
       listener_(listener),
@@ -98,7 +99,7 @@ bool Supervisor::spawn(uint32_t index) {
   const bool worker = seg_.is_worker(index);
   if (pid == 0) {
     if (!core::prepare_child(master_pid_, sv[1], event_fds_)) _exit(0);
-    core::ChildContext ctx{&cfg_, &seg_, index, sv[1], master_pid_, start_ms_, game_};
+    core::ChildContext ctx{&cfg_, &seg_, index, sv[1], master_pid_, start_ms_, game_, jwt_};
     int code = worker ? worker::run_worker_process(ctx) : coordinator::run_coordinator_process(ctx);
     // _exit: the master's atexit handlers and static destructors are not ours.
     _exit(code);

@@ -39,6 +39,10 @@
 #include "master/stats.h"
 #include "shm/segment.h"
 
+namespace skirmish::auth {
+class JwtVerifier;
+}
+
 namespace skirmish::master {
 
 // "exited with status N", "killed by signal N (name)": for log lines.
@@ -64,7 +68,7 @@ class Supervisor {
   // master's workers are slots [base, base + cfg.workers).
   Supervisor(uv_loop_t* loop, const config::Config& cfg, shm::Segment& seg, MasterStats& stats, Listener& listener,
              pid_t master_pid, int64_t start_ms, const std::vector<int>& event_fds, uint32_t base,
-             const module::Game* game);
+             const module::Game* game, const auth::JwtVerifier* jwt);
   Supervisor(const Supervisor&) = delete;
   Supervisor& operator=(const Supervisor&) = delete;
 
@@ -127,6 +131,7 @@ class Supervisor {
   uv_loop_t* loop_;
   const config::Config& cfg_;
   const module::Game* game_;
+  const auth::JwtVerifier* jwt_;
   shm::Segment& seg_;
   MasterStats& stats_;
   Listener& listener_;

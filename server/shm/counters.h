@@ -82,6 +82,12 @@ inline constexpr std::uint32_t kErrorCodeSlots = 24;  // >= proto::ErrorCode::MA
   X(resumes, Worker, Counter, Copied, "skirmish_resumes_total", "result=\"ok\"", "Resume attempts, by result.") \
   X(resume_failures, Worker, Counter, Copied, "skirmish_resumes_total", "result=\"failed\"", "") \
   X(resumes_from_dead_worker, Worker, Counter, Copied, "skirmish_resumes_from_dead_worker_total", "", "Resumes whose token was still bound to a session of a worker that had just died (free at once, before the master marked it down).") \
+  /* worker: identity and the players store */ \
+  X(auth_refused, Worker, Counter, Copied, "skirmish_auth_refused_total", "", "Hellos refused for their token (Error Unauthorized): none where auth.required, malformed, bad signature, expired, wrong issuer or audience.") \
+  X(store_loads, Worker, Counter, Copied, "skirmish_store_loads_total", "result=\"ok\"", "Players store reads at Hello, by result (failed: the Hello was refused with Error Unavailable; logged, rate-limited).") \
+  X(store_load_failures, Worker, Counter, Copied, "skirmish_store_loads_total", "result=\"failed\"", "") \
+  X(store_saves, Worker, Counter, Copied, "skirmish_store_saves_total", "result=\"ok\"", "Players store writes when a rated match ends, one per match, by result (failed: that match's rating changes are not kept; logged, rate-limited).") \
+  X(store_save_failures, Worker, Counter, Copied, "skirmish_store_saves_total", "result=\"failed\"", "") \
   /* coordinator */ \
   X(rounds, Coordinator, Counter, Copied, "skirmish_matchmaking_rounds_total", "", "Matchmaking rounds run.") \
   X(matches_formed, Coordinator, Counter, Copied, "skirmish_matches_formed_total", "", "Matches the coordinator formed.") \

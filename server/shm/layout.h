@@ -28,7 +28,7 @@
 namespace skirmish::shm {
 
 inline constexpr std::uint64_t kMagic = 0x314D48534D524B53ull;  // "SKRMSHM1"
-inline constexpr std::uint32_t kLayoutVersion = 9;
+inline constexpr std::uint32_t kLayoutVersion = 10;
 inline constexpr std::uint64_t kAlign = 64;
 inline constexpr std::uint32_t kMaxWorkers = 1024;
 inline constexpr std::uint32_t kMaxMailboxDepth = 1u << 20;

@@ -21,6 +21,8 @@ void PlayerRow::reset_payload() {
   seat = 0;
   std::memset(reserved0, 0, sizeof reserved0);
   std::memset(name, 0, sizeof name);
+  matches_played = 0;
+  std::memset(account, 0, sizeof account);
   std::memset(reserved1, 0, sizeof reserved1);
 }
 

@@ -38,6 +38,7 @@ namespace skirmish::shm {
 inline constexpr std::uint32_t kNoWorker = 0xFFFFFFFFu;
 inline constexpr std::uint32_t kMaxMatchPlayers = 16;
 inline constexpr std::uint32_t kPlayerNameBytes = 32;
+inline constexpr std::uint32_t kAccountBytes = 64;  // == auth::kMaxAccountBytes
 
 enum class ProcessRole : std::uint32_t { Worker = 0, Coordinator = 1, Master = 2 };
 enum class ProcessState : std::uint32_t { Down = 0, Starting = 1, Up = 2, Draining = 3 };
@@ -83,7 +84,7 @@ static_assert(sizeof(ProcessRow) == kProcessRowBytes);
 // attaches the old generation's segment, so a different table must not
 // share a layout version. Adding a counter: bump kLayoutVersion (layout.h)
 // and these two numbers together.
-static_assert(kCounterCount == 61 && kHistogramCount == 3 && kLayoutVersion == 9,
+static_assert(kCounterCount == 66 && kHistogramCount == 3 && kLayoutVersion == 10,
               "the counter table changed: bump kLayoutVersion and the counts here");
 
 enum class PlayerState : std::uint32_t {
@@ -109,13 +110,17 @@ struct PlayerRow {
   std::uint8_t seat;     // seat in `match`
   std::uint8_t reserved0[3];
   char name[kPlayerNameBytes];  // NUL padded, not necessarily NUL terminated
-  std::uint8_t reserved1[20];
+  // Kept ([store]) for players with an account: matches played, and the
+  // account itself (the verified JWT `sub`), NUL padded; empty = none.
+  std::uint32_t matches_played;
+  char account[kAccountBytes];
+  std::uint8_t reserved1[16];
 
   void reset_payload();
 };
 static_assert(std::is_trivially_copyable_v<PlayerRow>);
 static_assert(std::is_standard_layout_v<PlayerRow>);
-static_assert(sizeof(PlayerRow) == 128);
+static_assert(sizeof(PlayerRow) == 192);
 
 enum class TicketState : std::uint32_t {
   Free = 0,

@@ -270,8 +270,7 @@ void Worker::on_match_created(uint32_t wire) {
   }
 }
 
-// Copies what MatchFound needs out of the match row; false if it is gone.
-static bool read_seats(shm::SlotTable<shm::MatchRow> matches, uint32_t wire, uint32_t& n, uint32_t* wires,
+bool read_seats(shm::SlotTable<shm::MatchRow> matches, uint32_t wire, uint32_t& n, uint32_t* wires,
                        uint32_t* ids, float* ratings) {
   shm::MatchRow* row = matches.get_wire(wire);
   if (row == nullptr) return false;
@@ -343,121 +342,6 @@ void Worker::seat_session(Session* s, uint32_t wire, uint32_t seat, uint32_t n, 
                             b.CreateString(g->version), b.CreateVector(params, n_params),
                             uint16_t(g->max_input_bytes));
   send(s, enc_.finish(m));
-}
-
-// Constant time over all four words: how much of a token matched must not
-// show in the answer time.
-static bool same_token(const uint32_t* a, const uint32_t* b) {
-  uint32_t diff = 0;
-  for (int i = 0; i < 4; ++i) diff |= a[i] ^ b[i];
-  return diff == 0;
-}
-
-bool Worker::worker_alive(uint32_t index) const {
-  const shm::ProcessRow& row = seg_->process(index);
-  if (shm::shared_load(row.state) == shm::ProcessState::Down) return false;
-  return shm::process_running(shm::shared_load(row.pid));
-}
-
-bool Worker::on_resume(Session* s, const Resume* m) {
-  if (m->protocol_version() != ProtocolVersion::Current) {
-    send_error(s, ErrorCode::VersionMismatch, true, "protocol version mismatch: this server speaks 2");
-    return false;
-  }
-  const SessionToken* t = m->token();
-  if (seg_ == nullptr || t == nullptr) {
-    send_error(s, ErrorCode::BadToken, true, "unknown, expired or already attached session token");
-    return false;
-  }
-  const uint32_t want[4] = {t->w0(), t->w1(), t->w2(), t->w3()};
-  auto players = seg_->players();
-  uint32_t match_wire = 0;
-  float rating = 0;
-  bool ok = false;
-  // A token still attached to a session of a worker that has died (killed
-  // a moment ago: the master has not marked it down yet) is free: the
-  // session it names is gone. The liveness check reads /proc, so it runs
-  // outside the table lock and the row is checked again under it.
-  uint32_t dead_worker = shm::kNoWorker;
-  {
-    auto g = players.lock();
-    const shm::PlayerRow* p = players.get_wire(want[0]);
-    if (p != nullptr && same_token(p->token, want) && p->state == shm::PlayerState::Connected && p->worker != index_ &&
-        p->worker < seg_->worker_slots())
-      dead_worker = p->worker;
-  }
-  if (dead_worker != shm::kNoWorker && !worker_alive(dead_worker)) {
-    ++stats_.resumes_from_dead_worker;
-  } else {
-    dead_worker = shm::kNoWorker;
-  }
-  {
-    auto g = players.lock();
-    shm::PlayerRow* p = players.get_wire(want[0]);
-    const bool orphan = dead_worker != shm::kNoWorker && p != nullptr && p->state == shm::PlayerState::Connected &&
-                        p->worker == dead_worker;
-    if (p != nullptr && same_token(p->token, want) && (p->state == shm::PlayerState::Disconnected || orphan)) {
-      p->worker = index_;
-      p->connection_gen += 1;
-      shared_store(p->disconnected_at_ms, int64_t(0));
-      shared_store(p->state, shm::PlayerState::Connected);
-      s->player_id = p->player_id;
-      match_wire = shared_load(p->match);
-      rating = p->rating;
-      ok = true;
-    }
-  }
-  if (!ok) {
-    ++stats_.resume_failures;
-    send_error(s, ErrorCode::BadToken, true, "unknown, expired or already attached session token");
-    return false;
-  }
-  ++stats_.resumes;
-  std::memcpy(s->token, want, sizeof s->token);
-  s->player_wire = want[0];
-  by_player_[s->player_wire] = s;
-  s->state = SessionState::Ready;
-  s->decoder.set_max_frame_bytes(cfg_.max_frame_bytes);
-  set_list(s, idle_list_, now_ms());
-
-  // Back in its match: the seat and the newest input seq it holds (a client
-  // that lost its own count continues above it).
-  uint32_t n = 0;
-  uint32_t wires[shm::kMaxMatchPlayers];
-  uint32_t ids[shm::kMaxMatchPlayers];
-  float ratings[shm::kMaxMatchPlayers];
-  uint32_t seat = shm::kMaxMatchPlayers;
-  uint32_t last_seq = 0;
-  if (match_wire != 0 && read_seats(seg_->matches(), match_wire, n, wires, ids, ratings)) {
-    for (uint32_t i = 0; i < n; ++i)
-      if (wires[i] == s->player_wire) seat = i;
-    if (shm::MatchRow* row = seg_->matches().get_wire(match_wire); row != nullptr && seat < n) {
-      auto g = shm::lock_match(*row);
-      last_seq = row->inputs[seat].last_seq;
-    }
-  }
-  // A match that ended while the player was away: its MatchEnd follows the
-  // Welcome (the row lingers after the end for this).
-  const shm::MatchState ms = match_state(match_wire);
-  const bool ended = match_wire != 0 && seat == shm::kMaxMatchPlayers && ms == shm::MatchState::Ended;
-  // Forming with the player seated: the coordinator is between seating and
-  // Running (or will finish it after a restart); its MatchFound, sent to
-  // the worker the player's row names once Running, reaches this one. Only
-  // a match that is gone is cleared.
-  if (match_wire != 0 && seat == shm::kMaxMatchPlayers && !ended && !match_forming(match_wire))
-    clear_stale_match(p_row(s), match_wire);
-  auto& b = enc_.builder();
-  auto version = b.CreateString(SKIRMISH_VERSION);
-  SessionToken tok(want[0], want[1], want[2], want[3]);
-  auto w = CreateWelcome(b, ProtocolVersion::Current, &tok, s->player_id, index_, uint16_t(cfg_.tick_rate_hz), rating,
-                         true, seat < n ? match_wire : 0, uint32_t(core::monotonic_ms() - start_ms_), last_seq,
-                         version);
-  if (!send(s, enc_.finish(w))) return false;
-  if (ended) deliver_match_end(s, match_wire, build_match_end(match_wire));
-  // MatchFound again (the client resets its worlds), then a full Snapshot
-  // at the next tick.
-  if (seat < n) seat_session(s, match_wire, seat, n, wires, ids, ratings);
-  return s->state == SessionState::Ready;
 }
 
 void Worker::tick() {
@@ -663,6 +547,7 @@ void Worker::end_match(uint32_t wire, uint32_t forced_reason) {
       // so a player reconnecting meanwhile still gets it.
     }
   }
+  if (rated) persist_results(n, wires);
   {
     auto g = shm::lock_match(*row);
     if (matches.get_wire(wire) != row) return;
@@ -784,6 +669,7 @@ void Worker::clear_stale_match(shm::PlayerRow* p, uint32_t wire) {
 shm::PlayerRow* Worker::p_row(const Session* s) const { return seg_->players().get_wire(s->player_wire); }
 
 void Worker::forget(Session* s) {
+  if (s->loading) loading_.erase(s->id);
   if (s->match_wire == 0) return;
   auto it = local_.find(s->match_wire);
   if (it == local_.end()) return;

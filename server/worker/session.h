@@ -49,6 +49,7 @@ struct Session {
   Worker* worker = nullptr;
   uint64_t id = 0;
   SessionState state = SessionState::Handshake;
+  bool loading = false;  // Hello taken, its stored record being read (worker/identity.cpp)
   proto::FrameDecoder decoder;
 
   // Deadline list membership; since_ms is connect time (handshake), last

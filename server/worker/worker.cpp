@@ -8,6 +8,7 @@
 #include "match/match_store.h"
 #include "shm/atomic_field.h"
 #include "shm/histogram_field.h"
+#include "store/player_store.h"
 
 namespace skirmish::worker {
 
@@ -97,7 +98,7 @@ struct Callbacks {
 };
 
 Worker::Worker(uv_loop_t* loop, const config::Config& cfg, uint16_t index, int64_t start_ms,
-               shm::Segment* seg, const module::Game* game)
+               shm::Segment* seg, const module::Game* game, const auth::JwtVerifier* jwt)
     : loop_(loop),
       cfg_(cfg),
       index_(index),
@@ -105,8 +106,10 @@ Worker::Worker(uv_loop_t* loop, const config::Config& cfg, uint16_t index, int64
       seg_(seg),
       enc_(4096),
       error_enc_(256),
-      game_(game) {
+      game_(game),
+      jwt_(jwt) {
   init_view_scratch();
+  open_store();
   if (seg_ != nullptr) row_ = &seg_->process(index_);
   uv_timer_init(loop_, &tick_timer_);
   tick_timer_.data = this;
@@ -120,7 +123,7 @@ Worker::Worker(uv_loop_t* loop, const config::Config& cfg, uint16_t index, int64
   uv_timer_start(&sweep_timer_, Callbacks::sweep, kSweepMs, kSweepMs);
 }
 
-Worker::~Worker() = default;
+Worker::~Worker() = default;  // out of line: store::PlayerStore is complete here
 
 int64_t Worker::now_ms() const { return fake_now_ms_ >= 0 ? fake_now_ms_ : int64_t(uv_now(loop_)); }
 
@@ -239,10 +242,10 @@ bool Worker::on_frame(Session* s, const Frame& f) {
       on_ping(s, f.envelope->msg_as_Ping());
       return true;
     case Message::Hello:
-      if (s->state != SessionState::Handshake) break;
+      if (s->state != SessionState::Handshake || s->loading) break;
       return on_hello(s, f.envelope->msg_as_Hello());
     case Message::Resume:
-      if (s->state != SessionState::Handshake) break;
+      if (s->state != SessionState::Handshake || s->loading) break;
       return on_resume(s, f.envelope->msg_as_Resume());
     case Message::QueueJoin:
     case Message::QueueLeave:
@@ -271,65 +274,6 @@ bool Worker::on_frame(Session* s, const Frame& f) {
   return false;
 }
 
-bool Worker::on_hello(Session* s, const Hello* m) {
-  if (m->protocol_version() != ProtocolVersion::Current) {
-    send_error(s, ErrorCode::VersionMismatch, true, "protocol version mismatch: this server speaks 2");
-    return false;
-  }
-  const auto* name = m->name();
-  if (name == nullptr || name->size() == 0 || name->size() > 32) {
-    send_error(s, ErrorCode::BadRequest, true, "name must be 1..32 bytes");
-    return false;
-  }
-  if (!core::random_bytes(s->token, sizeof s->token)) {
-    send_error(s, ErrorCode::Internal, true, "no randomness");
-    return false;
-  }
-  if (seg_ != nullptr) {
-    // The session's durable half lives in shared memory, so it outlives
-    // this process (resume, adoption).
-    const uint32_t id = seg_->next_player_id();
-    auto h = seg_->players().alloc([&](shm::PlayerRow& row) {
-      row.state = shm::PlayerState::Connected;
-      row.player_id = id;
-      std::memcpy(row.token, s->token, sizeof row.token);
-      row.connection_gen = 1;
-      row.rating = float(cfg_.rating_initial);
-      row.rd = 350.f;
-      row.volatility = 0.06f;
-      row.worker = index_;
-      std::memcpy(row.name, name->data(), std::min<size_t>(name->size(), sizeof row.name));
-    });
-    if (!h) {
-      send_error(s, ErrorCode::ServerFull, true, "player table full");
-      return false;
-    }
-    s->player_id = id;
-    s->player_wire = shm::to_wire(*h);
-    // The token's first word names the row (Resume finds it in O(1)); the
-    // other 96 bits are the secret.
-    s->token[0] = s->player_wire;
-    {
-      auto players = seg_->players();
-      auto g = players.lock();
-      players.get(*h)->token[0] = s->token[0];
-    }
-    by_player_[s->player_wire] = s;
-  } else {
-    s->player_id = uint32_t(s->id);
-  }
-  s->state = SessionState::Ready;
-  s->decoder.set_max_frame_bytes(cfg_.max_frame_bytes);
-  set_list(s, idle_list_, now_ms());
-
-  auto& b = enc_.builder();
-  auto version = b.CreateString(SKIRMISH_VERSION);
-  SessionToken tok(s->token[0], s->token[1], s->token[2], s->token[3]);
-  auto w = CreateWelcome(b, ProtocolVersion::Current, &tok, s->player_id, index_,
-                         uint16_t(cfg_.tick_rate_hz), float(cfg_.rating_initial), false, 0,
-                         uint32_t(core::monotonic_ms() - start_ms_), 0, version);
-  return send(s, enc_.finish(w));
-}
 
 void Worker::on_ping(Session* s, const Ping* m) {
   auto& b = enc_.builder();

@@ -22,6 +22,8 @@
 #include <array>
 #include <cstdint>
 #include <functional>
+#include <memory>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
@@ -33,6 +35,15 @@
 #include "shm/atomic_field.h"
 #include "shm/segment.h"
 #include "worker/session.h"
+
+namespace skirmish::auth {
+class JwtVerifier;
+}
+namespace skirmish::store {
+class PlayerStore;
+struct PlayerRecord;
+enum class LoadResult : uint8_t;
+}
 
 namespace skirmish::worker {
 
@@ -46,14 +57,22 @@ inline constexpr uint32_t kEndShutdownDeadline = end_code(proto::EndReason::Shut
 inline constexpr uint32_t kEndAbandoned = end_code(proto::EndReason::Abandoned);
 inline constexpr uint32_t kEndGameError = end_code(proto::EndReason::GameError);
 
+// Copies what MatchFound needs out of the match row (seat count, player
+// wires, ids, ratings before); false if it is gone or not Running. play.cpp.
+bool read_seats(shm::SlotTable<shm::MatchRow> matches, uint32_t wire, uint32_t& n, uint32_t* wires,
+                uint32_t* ids, float* ratings);
+
 class Worker {
  public:
   enum class Leave : uint8_t { No, Drain, HandOver };  // see shutdown_all() / hand_over()
   // `seg` may be null (no shared state: tests of the session layer alone);
   // with it, players are recorded in its table and counters published.
   // `game` is the hosted game module (module::load_game), never null.
+  // `jwt` verifies Hello.auth_token ([auth]); null = auth off. With
+  // [store] path set (and a segment) the worker opens its own connection
+  // to the players store (worker/identity.cpp).
   Worker(uv_loop_t* loop, const config::Config& cfg, uint16_t index, int64_t start_ms,
-         shm::Segment* seg, const module::Game* game);
+         shm::Segment* seg, const module::Game* game, const auth::JwtVerifier* jwt = nullptr);
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
@@ -142,8 +161,20 @@ class Worker {
 
   void on_read(Session* s, ssize_t nread, const uv_buf_t* buf);
   bool on_frame(Session* s, const proto::Frame& f);
+  // Identity (worker/identity.cpp).
   bool on_hello(Session* s, const proto::Hello* m);
-  bool on_resume(Session* s, const proto::Resume* m);  // worker/play.cpp
+  bool on_resume(Session* s, const proto::Resume* m);
+  void open_store();
+  void start_load(Session* s, std::string account, std::string name);
+ public:  // called from the threadpool's completion callbacks
+  void finish_load(uint64_t session_id, const std::string& account, const std::string& name,
+                   store::LoadResult result, const store::PlayerRecord* rec, const std::string& error);
+  void finish_save(bool ok, size_t records, const std::string& error);
+ private:
+  // The row, then Welcome; `rec` = the stored record (nullptr: new).
+  bool complete_hello(Session* s, std::string_view name, std::string_view account, const store::PlayerRecord* rec);
+  // A rated match ended: its seats with an account are written (threadpool).
+  void persist_results(uint32_t n, const uint32_t* wires);
   // Worker slot `index` has a running process (not Down, not exited).
   bool worker_alive(uint32_t index) const;
   void on_ping(Session* s, const proto::Ping* m);
@@ -245,6 +276,10 @@ class Worker {
   // per tick); sized from the segment's slots, both banks.
   match::WorkerSet fanout_{seg_ != nullptr ? seg_->worker_slots() : 0};
   const module::Game* game_;
+  const auth::JwtVerifier* jwt_;
+  std::unique_ptr<store::PlayerStore> store_;  // [store] on and open; else null
+  std::unordered_map<uint64_t, Session*> loading_;  // session id -> session whose record is being read
+  int64_t store_logged_ms_ = 0;  // rate limit of the store's warnings
   // Snapshot scratch (snapshots.cpp), sized once from max_view_bytes.
   static constexpr uint32_t kViewKeys = shm::kMaxMatchPlayers;       // one view per seat at most
   static constexpr uint32_t kMaxSessionsPerMatch = shm::kMaxMatchPlayers;

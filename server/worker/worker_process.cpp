@@ -92,7 +92,7 @@ class WorkerRole final : public core::ChildRole {
 int run_worker_process(const core::ChildContext& ctx) {
   core::ChildLoop loop(ctx, "worker-" + std::to_string(ctx.index), "worker " + std::to_string(ctx.index),
                        /*carries_handles=*/true);
-  Worker w(loop.loop(), loop.config(), uint16_t(ctx.index), ctx.start_ms, ctx.seg, ctx.game);
+  Worker w(loop.loop(), loop.config(), uint16_t(ctx.index), ctx.start_ms, ctx.seg, ctx.game, ctx.jwt);
   w.set_report_stream(loop.ipc());
   WorkerRole role(loop, w);
   if (!loop.start(&role)) return 1;

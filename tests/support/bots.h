@@ -125,8 +125,12 @@ struct Bot {
   std::vector<uint64_t> resume_ms;  // drop -> resumed Welcome
   uint64_t max_gap_ms = 0;          // longest pause between snapshots of the first match
 
-  Bot(uv_loop_t* loop, const std::string& name, bool auto_resume = false) {
+  std::string account;  // Welcome.account ("" = anonymous)
+  float welcome_rating = 0;
+
+  Bot(uv_loop_t* loop, const std::string& name, bool auto_resume = false, const std::string& auth_token = "") {
     Options o{.name = name};
+    o.auth_token = auth_token;
     o.reconnect.enabled = auto_resume;
     c = std::make_unique<Client>(loop, o);
     auto& cb = c->callbacks();
@@ -137,6 +141,8 @@ struct Bot {
       }
     };
     cb.on_welcome = [this](const proto::Welcome& w) {
+      account = w.account() != nullptr ? w.account()->str() : "";
+      welcome_rating = w.rating();
       if (w.resumed()) {
         resume_ms.push_back(uv_now(c->loop()) - dropped_at_ms);
         // In the match: MatchFound follows. Otherwise still queued (the

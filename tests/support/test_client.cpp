@@ -62,9 +62,9 @@ bool TestClient::send_raw(std::span<const uint8_t> bytes) {
   return true;
 }
 
-bool TestClient::send_hello(const std::string& name, ProtocolVersion v) {
+bool TestClient::send_hello(const std::string& name, ProtocolVersion v, const std::string& auth_token) {
   auto& b = enc.builder();
-  return send_frame(enc.finish(CreateHelloDirect(b, v, name.c_str())));
+  return send_frame(enc.finish(CreateHelloDirect(b, v, name.c_str(), auth_token.empty() ? nullptr : auth_token.c_str())));
 }
 
 bool TestClient::send_ping(uint32_t nonce) {

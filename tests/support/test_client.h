@@ -31,7 +31,7 @@ class TestClient {
   bool send_raw(std::span<const uint8_t> bytes);
   bool send_frame(std::span<const uint8_t> frame) { return send_raw(frame); }
   bool send_hello(const std::string& name = "tester",
-                  proto::ProtocolVersion v = proto::ProtocolVersion::Current);
+                  proto::ProtocolVersion v = proto::ProtocolVersion::Current, const std::string& auth_token = "");
   bool send_ping(uint32_t nonce);
 
   // Next verified message, copied out as its body bytes; nullopt on close,

@@ -116,6 +116,9 @@ const Range kRanges[] = {
     {"matchmaking", "max_wait_ms", 0, 3600000},
     {"matchmaking", "interval_ms", 10, 10000},
     {"matchmaking", "rating_initial", 0, 10000},
+    {"auth", "leeway_s", 0, 3600},
+    {"auth", "max_token_bytes", 256, 16384},
+    {"store", "busy_timeout_ms", 1, 60000},
 };
 
 std::string one_key(const std::string& table, const std::string& key,
@@ -209,7 +212,7 @@ TEST_CASE("shipped skirmish.toml writes out every key", "[config]") {
   const std::string text = read_text(configs_dir() + "skirmish.toml");
   REQUIRE_FALSE(text.empty());
   const auto keys = cfg::known_keys();
-  CHECK(keys.size() == 8 + 13 + 7 + 9 + 5 + 2);
+  CHECK(keys.size() == 8 + 13 + 7 + 9 + 5 + 2 + 8 + 2);
   for (const std::string& full : keys) {
     const std::string table = full.substr(0, full.find('.'));
     const std::string key = full.substr(full.find('.') + 1);
@@ -352,7 +355,33 @@ TEST_CASE("unknown keys and tables are refused", "[config]") {
         "config: unknown table [gmae] (did you mean [game]?)");
   CHECK(load_error("[database]\nurl = \"x\"\n") ==
         "config: unknown table [database] "
-        "(allowed: server, limits, timeouts, game, matchmaking)");
+        "(allowed: server, limits, timeouts, game, matchmaking, agones, auth, store)");
+}
+
+TEST_CASE("[auth] and [store]: types, one secret source, a key for required, a handshake cap that fits", "[config]") {
+  const cfg::Config d = load_ok("");
+  CHECK_FALSE(d.auth_enabled());
+  CHECK_FALSE(d.auth_required);
+  CHECK(d.store_path.empty());
+  const std::string big = "[limits]\nmax_frame_bytes_handshake = 4096\n";
+  const cfg::Config a = load_ok(big + "[auth]\nrequired = true\nhs256_secret_env = \"SKM_SECRET\"\n"
+                                      "issuer = \"studio\"\naudience = \"skirmish\"\n"
+                                      "[store]\npath = \"/tmp/x.db\"\n");
+  CHECK(a.auth_enabled());
+  CHECK(a.auth_required);
+  CHECK(a.auth_hs256_secret_env == "SKM_SECRET");
+  CHECK(a.auth_issuer == "studio");
+  CHECK(a.store_path == "/tmp/x.db");
+  CHECK(load_error("[auth]\nrequired = 1\n") ==
+        "config: auth.required must be a boolean, got integer 1 (allowed: true or false)");
+  CHECK(contains(load_error("[auth]\nhs256_secret_env = \"9LIVES\"\n"), "auth.hs256_secret_env"));
+  CHECK(contains(load_error(big + "[auth]\nhs256_secret_env = \"A\"\nhs256_secret_file = \"/f\"\n"),
+                 "auth.hs256_secret_env and auth.hs256_secret_file are both set"));
+  CHECK(contains(load_error("[auth]\nrequired = true\n"), "auth.required = true but no key is set"));
+  CHECK(load_error("[auth]\nrs256_public_key_file = \"/k.pem\"\n") ==
+        "config: limits.max_frame_bytes_handshake = 256 is less than auth.max_token_bytes + 128 = 2176 "
+        "(allowed: a handshake cap that fits a Hello carrying a token)");
+  CHECK(contains(load_error("[auth]\nissuer = \"a\\nb\"\n"), "auth.issuer"));
 }
 
 TEST_CASE("log_level accepts exactly the spdlog names", "[config]") {
