@@ -3,6 +3,8 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
+#include <chrono>
 #include <climits>
 #include <cmath>
 #include <utility>
@@ -68,12 +70,7 @@ std::unique_ptr<SqliteStore> SqliteStore::open(const std::string& path, uint32_t
   // creation take locks) waits at most busy_timeout_ms for other processes.
   sqlite3_busy_timeout(s->db_, busy_timeout_ms > INT_MAX ? INT_MAX : static_cast<int>(busy_timeout_ms));
 
-  std::string mode;
-  if (!s->query_text("PRAGMA journal_mode = WAL", "journal_mode", &mode, err)) return nullptr;
-  if (mode != "wal") {
-    set_err(err, path + ": journal_mode: cannot use WAL (the database stays in " + mode + " mode)");
-    return nullptr;
-  }
+  if (!s->set_wal(busy_timeout_ms, err)) return nullptr;
   if (!s->exec("PRAGMA synchronous = NORMAL", "synchronous", err)) return nullptr;
   if (!s->create_or_check_schema(err)) return nullptr;
   if (!s->prepare(kLoad, &s->load_, err) || !s->prepare(kUpsert, &s->upsert_, err) ||
@@ -192,6 +189,26 @@ bool SqliteStore::run(sqlite3_stmt* stmt, const char* what, std::string* err) {
   if (!ok) fail(what, err);  // before the reset, which may change the message
   sqlite3_reset(stmt);
   return ok;
+}
+
+// Switching a database to WAL needs an exclusive lock, and while another
+// connection holds its shared lock SQLite answers SQLITE_BUSY at once,
+// without the busy handler (waiting there could deadlock two connections
+// both upgrading). Processes opening a new file at the same time hit this,
+// so: try again, 1..16 ms apart, until busy_timeout_ms has passed. Once the
+// file is in WAL mode (it stays so), the pragma only reads and never waits.
+bool SqliteStore::set_wal(uint32_t busy_timeout_ms, std::string* err) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(busy_timeout_ms);
+  std::string mode;
+  for (int attempt = 0;; ++attempt) {
+    if (query_text("PRAGMA journal_mode = WAL", "journal_mode", &mode, err)) break;
+    if ((sqlite3_extended_errcode(db_) & 0xff) != SQLITE_BUSY ||
+        std::chrono::steady_clock::now() >= deadline)
+      return false;
+    sqlite3_sleep(1 << std::min(attempt, 4));
+  }
+  if (mode == "wal") return true;
+  return set_err(err, path_ + ": journal_mode: cannot use WAL (the database stays in " + mode + " mode)");
 }
 
 bool SqliteStore::create_or_check_schema(std::string* err) {

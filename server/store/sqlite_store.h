@@ -7,7 +7,9 @@
 //     another writer; synchronous=NORMAL, so a commit survives a crash of the
 //     process but the last commits may be lost if the machine loses power
 //     (ratings of the last matches, acceptable for a game).
-//   - Every wait for a lock is bounded by busy_timeout_ms (0: do not wait).
+//   - Every wait for a lock is bounded by busy_timeout_ms (0: do not wait),
+//     the switch to WAL at open included: SQLite does not wait for that one
+//     itself, so open() retries it until busy_timeout_ms has passed.
 //     A save takes the write lock at BEGIN IMMEDIATE, so a busy database is
 //     detected there, before anything is written, never halfway through.
 //   - A save is one transaction: any failure rolls it back, nothing of the
@@ -67,6 +69,7 @@ class SqliteStore final : public PlayerStore {
   bool exec(const char* sql, const char* what, std::string* err);
   bool query_int(const char* sql, const char* what, int64_t* out, std::string* err);
   bool query_text(const char* sql, const char* what, std::string* out, std::string* err);
+  bool set_wal(uint32_t busy_timeout_ms, std::string* err);
   bool create_or_check_schema(std::string* err);
   bool prepare(const char* sql, sqlite3_stmt** stmt, std::string* err);
   bool run(sqlite3_stmt* stmt, const char* what, std::string* err);

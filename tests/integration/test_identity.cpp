@@ -100,7 +100,7 @@ proto::ErrorCode error_code(const std::optional<std::vector<uint8_t>>& body) {
 
 }  // namespace
 
-TEST_CASE("[auth] required: no token, a forged, expired or wrong-audience one are refused; a good one is an account") {
+TEST_CASE("[auth] required: no token, a forged, expired or wrong-audience one are refused, a good one is an account") {
   TempDir dir;
   IdentityConfig cfg(dir);
   ServerProcess srv({"--workers", "2"}, cfg.path());
@@ -133,7 +133,7 @@ TEST_CASE("[auth] required: no token, a forged, expired or wrong-audience one ar
   }, 5s));
 }
 
-TEST_CASE("[store] ratings of accounts survive a restart; anonymous players are not kept") {
+TEST_CASE("[store] ratings of accounts survive a restart, anonymous players are not kept") {
   TempDir dir;
   IdentityConfig cfg(dir, /*required=*/false);
   std::map<uint32_t, float> after;  // player id -> rating after the match

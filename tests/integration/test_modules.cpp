@@ -107,7 +107,7 @@ TEST_CASE("a module or params the server cannot host stop the start with one lin
   refused("[game]\nmodule = \"battleship\"\nmatch_size = 2\ntick_rate_hz = 240\n", "tick_rate_hz");
 }
 
-TEST_CASE("a module that crashes in step() quarantines its match; workers stop dying") {
+TEST_CASE("a module that crashes in step() quarantines its match, workers stop dying") {
   // ASan would catch the SIGSEGV and report it; the test wants the crash.
   setenv("ASAN_OPTIONS", "handle_segv=0:detect_leaks=0", 1);
   TempFile cfg("[game]\nmodule = \"" + broken("crash_step") +

@@ -415,7 +415,7 @@ TEST_CASE("arena: no entity ever leaves the arena") {
   }
 }
 
-TEST_CASE("arena: tagging stuns and scores, with a cooldown; disconnected players stand still") {
+TEST_CASE("arena: tagging stuns and scores, with a cooldown, disconnected players stand still") {
   // 1000 x 1000: the two spawns are 750 apart, inside the tag radius 1500.
   Match m({kv("width", 1000), kv("height", 1000), kv("coins", 0), kv("score_limit", 100)}, 2, 1);
   m.step({{0, 1, 0, 0, ARENA_BUTTON_TAG}});
@@ -480,7 +480,7 @@ TEST_CASE("arena: coins are collected and respawn") {
   REQUIRE(v.players[0].score + v.players[1].score > value);
 }
 
-TEST_CASE("arena: a match ends by score or time, then stands still; outcome places") {
+TEST_CASE("arena: a match ends by score or time, then stands still, outcome places") {
   SECTION("score limit") {
     Match m({kv("width", 1000), kv("height", 1000), kv("coins", 0), kv("score_limit", 2), kv("tag_cooldown_ms", 0)}, 2,
             1);

@@ -342,7 +342,7 @@ TEST_CASE("battleship turn limit: more hits win, equal hits draw") {
   REQUIRE(o.seats[a].score == 1);
 }
 
-TEST_CASE("battleship: bots play whole games; hidden information holds at every tick") {
+TEST_CASE("battleship: bots play whole games, hidden information holds at every tick") {
   std::uint32_t sunk = 0;
   for (std::uint64_t seed = 1; seed <= 40; ++seed) {
     const std::int64_t board = 6 + std::int64_t(seed % 5);
@@ -383,7 +383,7 @@ TEST_CASE("battleship: bots play whole games; hidden information holds at every 
   CHECK(game()->bot_input(junk, 3, 0, &r, out, 2) == 0);
 }
 
-TEST_CASE("battleship determinism: two runs, the same bytes and views; adoption mid-match") {
+TEST_CASE("battleship determinism: two runs, the same bytes and views, adoption mid-match") {
   auto run = [](std::uint64_t seed, bool adopt) {
     Match m({kv("turn_ms", 200)}, seed);
     std::mt19937 rng{std::uint32_t(seed)};

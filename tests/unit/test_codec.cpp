@@ -441,7 +441,7 @@ TEST_CASE("every message type round-trips") {
              [](const Envelope& e) { REQUIRE(e.msg_as_ServerShutdown()->drain_ms() == 30000); });
 }
 
-TEST_CASE("protocol version 2; a v1 Hello still decodes, so the server can answer VersionMismatch") {
+TEST_CASE("protocol version 2, a v1 Hello still decodes, so the server can answer VersionMismatch") {
   REQUIRE(kProtocolVersion == 2);
   REQUIRE(ProtocolVersion::Current != ProtocolVersion::V1);
   REQUIRE(uint16_t(ProtocolVersion::V1) == 1);

@@ -10,6 +10,7 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -127,7 +128,7 @@ TEST_CASE("a second open of the same file sees what the first saved (a restart)"
   CHECK(same(got, dave));
 }
 
-TEST_CASE("save overwrites an existing account; within a batch the last record wins") {
+TEST_CASE("save overwrites an existing account, within a batch the last record wins") {
   TempDir dir;
   auto store = open_ok(dir.file("players.db"));
   std::string err;
@@ -182,6 +183,25 @@ TEST_CASE("a batch with one bad record saves nothing and names the account") {
     CHECK(same(got, before));
     CHECK(store->load("grace", &got, &err) == LoadResult::NotFound);
   }
+}
+
+TEST_CASE("a save against a write lock held elsewhere fails at BEGIN within busy_timeout") {
+  TempDir dir;
+  const std::string path = dir.file("players.db");
+  auto store = open_ok(path, 50);
+  sqlite3* other = nullptr;
+  REQUIRE(sqlite3_open(path.c_str(), &other) == SQLITE_OK);
+  REQUIRE(sqlite3_exec(other, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) == SQLITE_OK);
+  const PlayerRecord rec = make("heidi", 1500, 350, 0.06f, 0, 1);
+  std::string err;
+  CHECK_FALSE(store->save(std::span(&rec, 1), &err));
+  INFO(err);
+  CHECK(err == path + ": save: begin: database is locked");
+  PlayerRecord got;
+  CHECK(store->load("heidi", &got, &err) == LoadResult::NotFound);  // WAL: readers do not wait
+  REQUIRE(sqlite3_exec(other, "ROLLBACK", nullptr, nullptr, nullptr) == SQLITE_OK);
+  sqlite3_close(other);
+  CHECK(store->save(std::span(&rec, 1), &err));  // and the store is usable again
 }
 
 TEST_CASE("load of an invalid account is Failed") {
@@ -305,7 +325,10 @@ int child_main(const std::string& path, int child) {
   try {
     std::string err;
     auto store = SqliteStore::open(path, 5000, &err);
-    if (!store) return 1;
+    if (!store) {
+      std::fprintf(stderr, "child %d: %s\n", child, err.c_str());
+      return 1;
+    }
     std::vector<PlayerRecord> all;
     for (int i = 0; i < kPerChild; ++i) {
       all.push_back(own_record(child, i));
@@ -314,7 +337,10 @@ int child_main(const std::string& path, int child) {
     size_t at = 0;
     for (size_t k = 0; at < all.size(); ++k) {
       const size_t n = std::min<size_t>(1 + (k + static_cast<size_t>(child)) % 5, all.size() - at);
-      if (!store->save(std::span(all).subspan(at, n), &err)) return 2;
+      if (!store->save(std::span(all).subspan(at, n), &err)) {
+        std::fprintf(stderr, "child %d: %s\n", child, err.c_str());
+        return 2;
+      }
       at += n;
     }
     return 0;

@@ -223,7 +223,7 @@ TEST_CASE("every DeltaError") {
   }
 }
 
-TEST_CASE("the delta may end after any skip or run; a trailing skip is accepted") {
+TEST_CASE("the delta may end after any skip or run, a trailing skip is accepted") {
   const Bytes base{1, 2, 3, 4, 5, 6};
   Applied a = apply(base, {0x06, 0x01, 0x01, 0xaa, 0x02});
   REQUIRE(a.err == DeltaError::None);
