@@ -33,7 +33,7 @@ FROM debian:bookworm-slim
 # Runtime libraries only (what ldd of the two binaries needs), and curl for
 # the health check.
 RUN apt-get update -qq \
- && apt-get install -y -qq --no-install-recommends libuv1 libspdlog1.10 libfmt9 libtomlplusplus3 libssl3 libsqlite3-0 curl \
+ && apt-get install -y -qq --no-install-recommends libuv1 libspdlog1.10 libfmt9 libtomlplusplus3 libssl3 libsqlite3-0 libhiredis0.14 curl \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --no-create-home --shell /usr/sbin/nologin skirmish
 COPY --from=build /opt/skirmish /opt/skirmish

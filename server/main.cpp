@@ -19,6 +19,7 @@
 #include "core/process.h"
 #include "master/master.h"
 #include "module/module.h"
+#include "store/redis_store.h"
 #include "store/sqlite_store.h"
 
 using namespace skirmish;
@@ -143,7 +144,34 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "%s\n", error.c_str());
     return 2;
   }
-  if (!opts.config.store_path.empty()) {
+  if (!opts.config.fleet_redis.empty()) {
+    // The URL parsed now (exit 2), the password read now: Redis itself may
+    // be down at start; the store connects when first used.
+    store::RedisAddress addr;
+    if (!store::parse_redis_url(opts.config.fleet_redis, &addr, &error)) {
+      std::fprintf(stderr, "config: fleet.redis = \"%s\": %s\n", opts.config.fleet_redis.c_str(), error.c_str());
+      return 2;
+    }
+    std::string why;
+    if (!opts.config.fleet_redis_password_env.empty()) {
+      const char* v = std::getenv(opts.config.fleet_redis_password_env.c_str());
+      if (v == nullptr || *v == '\0') {
+        std::fprintf(stderr, "config: fleet.redis_password_env = \"%s\": the variable is not set or empty\n",
+                     opts.config.fleet_redis_password_env.c_str());
+        return 2;
+      }
+      opts.config.fleet_redis_password = v;
+    } else if (!opts.config.fleet_redis_password_file.empty()) {
+      if (!read_small_file(opts.config.fleet_redis_password_file, 4096, opts.config.fleet_redis_password, why)) {
+        std::fprintf(stderr, "config: fleet.redis_password_file = \"%s\": %s\n",
+                     opts.config.fleet_redis_password_file.c_str(), why.c_str());
+        return 2;
+      }
+      std::string& pw = opts.config.fleet_redis_password;
+      if (!pw.empty() && pw.back() == '\n') pw.pop_back();
+      if (!pw.empty() && pw.back() == '\r') pw.pop_back();
+    }
+  } else if (!opts.config.store_path.empty()) {
     if (!store::SqliteStore::open(opts.config.store_path, opts.config.store_busy_timeout_ms, &error)) {
       std::fprintf(stderr, "config: store.path = \"%s\": %s (allowed: \"\" (off) or a SQLite file the server may write)\n",
                    opts.config.store_path.c_str(), error.c_str());
@@ -178,7 +206,10 @@ int main(int argc, char** argv) {
     spdlog::info("auth: a JWT ({}) in Hello.auth_token, {}", hs && rs ? "HS256, RS256" : hs ? "HS256" : "RS256",
                  c.auth_required ? "required" : "optional (a Hello without one is anonymous)");
   }
-  if (!opts.config.store_path.empty())
+  if (!opts.config.fleet_redis.empty())
+    spdlog::info("players store: Redis at {} (keys {}player:<account>), shared by the fleet{}", opts.config.fleet_redis,
+                 opts.config.fleet_key_prefix, opts.config.store_path.empty() ? "" : "; store.path is not used");
+  else if (!opts.config.store_path.empty())
     spdlog::info("players store: {} (SQLite, WAL); accounts' ratings are kept across restarts", opts.config.store_path);
   master::Master m(opts.config, *game, jwt.get());
   return m.run();

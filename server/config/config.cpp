@@ -47,7 +47,7 @@ constexpr const char* kDefaultConfigPaths[] = {"configs/skirmish.toml", "/etc/sk
 // ---------------------------------------------------------------------------
 // The schema.
 
-enum class Kind { Integer, Workers, Host, ShmName, LogLevel, Module, Dir, Path, Text, EnvName, Bool };
+enum class Kind { Integer, Workers, Host, ShmName, LogLevel, Module, Dir, Path, Text, EnvName, Bool, RedisUrl, KeyPrefix };
 
 struct Key {
   std::string_view table;
@@ -80,7 +80,7 @@ constexpr Key bool_key(std::string_view table, std::string_view name, bool Confi
 }
 
 constexpr std::string_view kTables[] = {"server", "limits", "timeouts", "game",
-                                        "matchmaking", "agones", "auth", "store"};
+                                        "matchmaking", "agones", "auth", "store", "fleet"};
 
 // In the order of configs/skirmish.toml. Ranges are the documented ones.
 constexpr Key kKeys[] = {
@@ -162,6 +162,12 @@ constexpr Key kKeys[] = {
 
     string_key("store", "path", Kind::Path, &Config::store_path),
     int_key("store", "busy_timeout_ms", 1, 60000, &Config::store_busy_timeout_ms),
+
+    string_key("fleet", "redis", Kind::RedisUrl, &Config::fleet_redis),
+    string_key("fleet", "redis_password_env", Kind::EnvName, &Config::fleet_redis_password_env),
+    string_key("fleet", "redis_password_file", Kind::Path, &Config::fleet_redis_password_file),
+    string_key("fleet", "key_prefix", Kind::KeyPrefix, &Config::fleet_key_prefix),
+    int_key("fleet", "redis_timeout_ms", 10, 60000, &Config::fleet_redis_timeout_ms),
 };
 
 // Every range must fit the field that stores it, or a valid value would be
@@ -224,6 +230,10 @@ std::string allowed(const Key& k) {
       return "\"\" (off) or an environment variable's name, [A-Za-z_][A-Za-z0-9_]*";
     case Kind::Bool:
       return "true or false";
+    case Kind::RedisUrl:
+      return "\"\" (alone) or redis://host[:port][/db], no password in it";
+    case Kind::KeyPrefix:
+      return "1..64 characters of A-Z a-z 0-9 : _ - .";
   }
   return "";
 }
@@ -300,7 +310,7 @@ std::string unknown_key(std::string_view table, std::string_view name) {
   if (table.empty())
     return out +
            " (allowed at the top level: the tables server, limits, "
-           "timeouts, game, matchmaking, agones, auth, store)";
+           "timeouts, game, matchmaking, agones, auth, store, fleet)";
   std::string names;
   for (const Key& k : kKeys)
     if (k.table == table)
@@ -313,7 +323,7 @@ std::string unknown_table(std::string_view name) {
   for (std::string_view t : kTables)
     if (close_enough(name, t))
       return out + " (did you mean [" + std::string(t) + "]?)";
-  return out + " (allowed: server, limits, timeouts, game, matchmaking, agones, auth, store)";
+  return out + " (allowed: server, limits, timeouts, game, matchmaking, agones, auth, store, fleet)";
 }
 
 // ---------------------------------------------------------------------------
@@ -357,6 +367,15 @@ bool valid_text(Kind kind, std::string_view s) {
                            std::all_of(s.begin(), s.end(), [](char ch) {
                              return std::isalnum(static_cast<unsigned char>(ch)) || ch == '_';
                            }));
+    case Kind::RedisUrl:
+      // The full parse is store::parse_redis_url's (main.cpp, exit 2); here
+      // the shape, and no password: that comes from the environment or a file.
+      return s.empty() || (s.size() <= 512 && s.rfind("redis://", 0) == 0 && s.find('@') == std::string_view::npos &&
+                           std::none_of(s.begin(), s.end(), [](char ch) { return ch <= ' ' || ch == 0x7F; }));
+    case Kind::KeyPrefix:
+      return !s.empty() && s.size() <= 64 && std::all_of(s.begin(), s.end(), [](char ch) {
+        return std::isalnum(static_cast<unsigned char>(ch)) || ch == ':' || ch == '_' || ch == '-' || ch == '.';
+      });
     case Kind::Dir:
     case Kind::Path:
       // Whether it is a writable directory, or a readable file, is the
@@ -592,6 +611,10 @@ Options fail_with(std::string line) {
 bool validate_auth(const Config& c, std::string& error) {
   if (!c.auth_hs256_secret_env.empty() && !c.auth_hs256_secret_file.empty()) {
     error = "config: auth.hs256_secret_env and auth.hs256_secret_file are both set (allowed: one of them)";
+    return false;
+  }
+  if (!c.fleet_redis_password_env.empty() && !c.fleet_redis_password_file.empty()) {
+    error = "config: fleet.redis_password_env and fleet.redis_password_file are both set (allowed: one of them)";
     return false;
   }
   if (c.auth_required && !c.auth_enabled()) {

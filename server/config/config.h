@@ -87,7 +87,7 @@ struct Config {
   std::uint32_t record_max_bytes = 16777216;  // per file; past it the record stops (counted)
   std::uint32_t record_hash_every = 30;    // a state hash every this many ticks
   std::uint32_t record_ring_bytes = 65536;    // per match, in shared memory (only when on)
-  std::vector<module::GameParam> game_params;  // [game.params], in file order
+  std::vector<module::GameParam> game_params;  // [game.params], in key order (toml++ keeps a table sorted)
 
   // [matchmaking]
   std::uint32_t window_initial = 100;     // rating points
@@ -120,6 +120,20 @@ struct Config {
   // libuv's threadpool, never on the tick. Only accounts ([auth]) are kept.
   std::string store_path;                 // "" = off
   std::uint32_t store_busy_timeout_ms = 2000;
+
+  // [fleet] Many instances sharing state through Redis (issue 15). Today:
+  // with `redis` set, players and ratings are kept in Redis (a hash per
+  // account, store/redis_store.h) instead of [store]'s SQLite file, so every
+  // instance of the fleet sees the same rating. The password comes from an
+  // environment variable or a file, never from this file.
+  std::string fleet_redis;                // "redis://host:port/db"; "" = alone
+  std::string fleet_redis_password_env;   // name of the variable holding it
+  std::string fleet_redis_password_file;  // or a file holding it
+  std::string fleet_key_prefix = "skirmish:";  // every key the fleet writes starts with it
+  std::uint32_t fleet_redis_timeout_ms = 500;  // connect and each command
+  // Not a key: the password, read by main() from the variable or the file
+  // before anything forks (every child gets it with this Config).
+  std::string fleet_redis_password;
 
   bool auth_enabled() const {
     return !auth_hs256_secret_env.empty() || !auth_hs256_secret_file.empty() || !auth_rs256_public_key_file.empty();

@@ -183,6 +183,11 @@ inline const std::vector<KeyField>& key_fields() {
       SKIRMISH_KEY2(auth, max_token_bytes, auth_max_token_bytes),
       SKIRMISH_KEY2(store, path, store_path),
       SKIRMISH_KEY2(store, busy_timeout_ms, store_busy_timeout_ms),
+      SKIRMISH_KEY2(fleet, redis, fleet_redis),
+      SKIRMISH_KEY2(fleet, redis_password_env, fleet_redis_password_env),
+      SKIRMISH_KEY2(fleet, redis_password_file, fleet_redis_password_file),
+      SKIRMISH_KEY2(fleet, key_prefix, fleet_key_prefix),
+      SKIRMISH_KEY2(fleet, redis_timeout_ms, fleet_redis_timeout_ms),
 #undef SKIRMISH_KEY2
   };
 #undef SKIRMISH_KEY

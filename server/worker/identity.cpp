@@ -27,6 +27,7 @@
 #include "match/match_store.h"
 #include "shm/atomic_field.h"
 #include "store/player_store.h"
+#include "store/redis_store.h"
 #include "store/sqlite_store.h"
 #include "worker/worker.h"
 
@@ -74,9 +75,23 @@ struct SaveJob {
 
 }  // namespace
 
+bool Worker::store_on() const { return seg_ != nullptr && (!cfg_.fleet_redis.empty() || !cfg_.store_path.empty()); }
+
 void Worker::open_store() {
-  if (seg_ == nullptr || cfg_.store_path.empty()) return;
+  if (!store_on()) return;
   std::string err;
+  if (!cfg_.fleet_redis.empty()) {
+    // In a fleet the accounts live in Redis, shared by every instance. The
+    // store connects lazily and again after any error: Redis down at start
+    // or later only refuses accounts until it is back.
+    store::RedisAddress addr;
+    if (store::parse_redis_url(cfg_.fleet_redis, &addr, &err)) {
+      addr.password = cfg_.fleet_redis_password;
+      store_ = store::RedisStore::create(addr, cfg_.fleet_redis_timeout_ms, cfg_.fleet_key_prefix);
+    }
+    if (!store_) spdlog::error("players store: fleet.redis: {}; Hellos with an account are refused", err);
+    return;
+  }
   store_ = store::SqliteStore::open(cfg_.store_path, cfg_.store_busy_timeout_ms, &err);
   // The master opened it at start (exit 2 if it could not); failing here
   // is the file gone or broken since. Accounts are refused (Unavailable)
@@ -117,7 +132,7 @@ bool Worker::on_hello(Session* s, const Hello* m) {
   }
   // Without auth a token is not looked at: the player is anonymous, and
   // Welcome carries no account to say so.
-  if (!account.empty() && !cfg_.store_path.empty() && seg_ != nullptr) {
+  if (!account.empty() && store_on()) {
     if (!store_) {
       ++stats_.store_load_failures;
       send_error(s, ErrorCode::Unavailable, true, "players store unavailable; retry later");

@@ -165,6 +165,7 @@ class Worker {
   bool on_hello(Session* s, const proto::Hello* m);
   bool on_resume(Session* s, const proto::Resume* m);
   void open_store();
+  bool store_on() const;  // [store] path or [fleet] redis set (and a segment)
   void start_load(Session* s, std::string account, std::string name);
  public:  // called from the threadpool's completion callbacks
   void finish_load(uint64_t session_id, const std::string& account, const std::string& name,

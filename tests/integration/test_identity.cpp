@@ -11,6 +11,10 @@
 // - The store broken under a running server (its table dropped): a Hello
 //   with an account gets Error(Unavailable), nothing crashes, anonymous
 //   players still play.
+// - [fleet] redis: two instances on one real redis-server share accounts:
+//   the ratings a match gave at one are the ratings Welcome says at the
+//   other; with Redis killed a Hello with an account gets Unavailable and
+//   anonymous players still play; when it is back, accounts work again.
 // - A bad key source or store path stops the start: exit 2, one line.
 #include <catch2/catch.hpp>
 
@@ -30,6 +34,7 @@
 #include "auth/base64url.h"
 #include "store/sqlite_store.h"
 #include "tests/support/bots.h"
+#include "tests/support/redis_server.h"
 #include "tests/support/server_process.h"
 #include "tests/support/test_client.h"
 #include "tests/support/uv_loop.h"
@@ -80,13 +85,15 @@ struct TempDir {
 // GameConfig (loadtest.toml, short matches) with [auth] and [store] added.
 struct IdentityConfig {
   GameConfig game;
-  IdentityConfig(const TempDir& dir, bool required = true)
+  // `redis`: a [fleet] redis URL; then the store is Redis, not the file.
+  IdentityConfig(const TempDir& dir, bool required = true, const std::string& redis = "")
       : game({{"max_frame_bytes_handshake", "4096"}, {"resume_grace_ms", "2000"}}) {
     std::ofstream(dir.path + "/secret") << kSecret << "\n";
     std::ofstream(game.path, std::ios::app)
         << "\n[auth]\nrequired = " << (required ? "true" : "false") << "\nissuer = \"studio\"\n"
         << "audience = \"skirmish\"\nhs256_secret_file = \"" << dir.path << "/secret\"\n"
         << "\n[store]\npath = \"" << dir.path << "/players.db\"\n";
+    if (!redis.empty()) std::ofstream(game.path, std::ios::app) << "\n[fleet]\nredis = \"" << redis << "\"\n";
   }
   const std::string& path() const { return game.path; }
 };
@@ -262,4 +269,53 @@ TEST_CASE("a key source or store path that does not work stops the start: exit 2
     CHECK(std::count(r.output.begin(), r.output.end(), '\n') == 1);
     unlink(c.path.c_str());
   }
+}
+
+TEST_CASE("[fleet] two instances on one Redis share accounts' ratings, and survive Redis going away") {
+  RedisServer redis;
+  REQUIRE(redis.up());
+  TempDir dir_a, dir_b;
+  IdentityConfig cfg_a(dir_a, /*required=*/false, redis.url(3));
+  IdentityConfig cfg_b(dir_b, /*required=*/false, redis.url(3));
+  ServerProcess a({"--workers", "2"}, cfg_a.path());
+  ServerProcess b({"--workers", "1"}, cfg_b.path());
+  REQUIRE(a.wait_ready());
+  REQUIRE(b.wait_ready());
+  std::map<std::string, float> by_account;
+  {
+    Loop loop;
+    Round r;
+    for (int i = 0; i < 4; ++i)
+      r.bots.push_back(std::make_unique<Bot>(loop.get(), "f" + std::to_string(i), false, token("fleet-" + std::to_string(i))));
+    for (auto& bot : r.bots) REQUIRE(bot->c->connect("127.0.0.1", a.port()) == 0);
+    REQUIRE(loop.run_until([&] { return all(r, [](const Bot& x) { return x.match_ends >= 1; }); }, 60s));
+    std::map<uint32_t, float> after;
+    for (const Result& res : r.bots[0]->results) after[res.player_id] = res.after;
+    for (auto& bot : r.bots) by_account[bot->account] = after.at(bot->c->player_id());
+  }
+  REQUIRE(by_account.size() == 4);
+  // At the other instance: each Welcome carries what the match at the
+  // first gave (the write is in the first's threadpool: awaited).
+  for (auto& [acct, rating] : by_account) {
+    INFO(acct);
+    const float want = rating;
+    REQUIRE(wait_until([&] {
+      TestClient c;
+      if (!c.connect(b.port()) || !c.send_hello("again", proto::ProtocolVersion::Current, token(acct))) return false;
+      auto w = c.recv_type(Message::Welcome);
+      return w && TestClient::envelope(*w)->msg_as_Welcome()->rating() == want;
+    }, 10s));
+  }
+  // Redis gone: accounts are refused (Unavailable), anonymous players play.
+  redis.stop();
+  TestClient acct;
+  REQUIRE(acct.connect(b.port()));
+  REQUIRE(acct.send_hello("p", proto::ProtocolVersion::Current, token("fleet-0")));
+  REQUIRE(error_code(acct.recv_type(Message::Error)) == proto::ErrorCode::Unavailable);
+  TestClient anon;
+  REQUIRE(anon.connect(b.port()));
+  REQUIRE(anon.send_hello("anon"));
+  REQUIRE(anon.recv_type(Message::Welcome).has_value());
+  REQUIRE(a.running());
+  REQUIRE(b.running());
 }

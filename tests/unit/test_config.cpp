@@ -119,6 +119,7 @@ const Range kRanges[] = {
     {"auth", "leeway_s", 0, 3600},
     {"auth", "max_token_bytes", 256, 16384},
     {"store", "busy_timeout_ms", 1, 60000},
+    {"fleet", "redis_timeout_ms", 10, 60000},
 };
 
 std::string one_key(const std::string& table, const std::string& key,
@@ -212,7 +213,7 @@ TEST_CASE("shipped skirmish.toml writes out every key", "[config]") {
   const std::string text = read_text(configs_dir() + "skirmish.toml");
   REQUIRE_FALSE(text.empty());
   const auto keys = cfg::known_keys();
-  CHECK(keys.size() == 8 + 13 + 7 + 9 + 5 + 2 + 8 + 2);
+  CHECK(keys.size() == 8 + 13 + 7 + 9 + 5 + 2 + 8 + 2 + 5);
   for (const std::string& full : keys) {
     const std::string table = full.substr(0, full.find('.'));
     const std::string key = full.substr(full.find('.') + 1);
@@ -294,7 +295,7 @@ TEST_CASE("out of range gives the documented line", "[config]") {
                  "game.match_size = -9223372036854775808 is out of range"));
 }
 
-TEST_CASE("[game.params] is handed to the module as typed pairs; other shapes are refused", "[config]") {
+TEST_CASE("[game.params] is handed to the module as typed pairs, other shapes are refused", "[config]") {
   std::string error;
   auto c = skirmish::config::load_string(
       "[game]\nmodule = \"battleship\"\n[game.params]\nboard = 8\nratio = 0.5\nfog = true\nfleet = \"4,3\"\n", error);
@@ -302,15 +303,19 @@ TEST_CASE("[game.params] is handed to the module as typed pairs; other shapes ar
   REQUIRE(c);
   CHECK(c->game_module == "battleship");
   REQUIRE(c->game_params.size() == 4);
+  // In key order: toml++ keeps a table's keys sorted.
   CHECK(c->game_params[0].key == "board");
   CHECK(c->game_params[0].type == SKIRMISH_PARAM_INT);
   CHECK(c->game_params[0].i == 8);
-  CHECK(c->game_params[1].type == SKIRMISH_PARAM_FLOAT);
-  CHECK(c->game_params[1].f == 0.5);
+  CHECK(c->game_params[1].key == "fleet");
+  CHECK(c->game_params[1].type == SKIRMISH_PARAM_STRING);
+  CHECK(c->game_params[1].s == "4,3");
+  CHECK(c->game_params[2].key == "fog");
   CHECK(c->game_params[2].type == SKIRMISH_PARAM_BOOL);
   CHECK(c->game_params[2].i == 1);
-  CHECK(c->game_params[3].type == SKIRMISH_PARAM_STRING);
-  CHECK(c->game_params[3].s == "4,3");
+  CHECK(c->game_params[3].key == "ratio");
+  CHECK(c->game_params[3].type == SKIRMISH_PARAM_FLOAT);
+  CHECK(c->game_params[3].f == 0.5);
   CHECK(contains(load_error("[game.params]\nboard = [1, 2]\n"),
                  "game.params.board must be an integer, float, boolean or string"));
   CHECK(contains(load_error("[game]\nparams = 3\n"), "game.params must be a table"));
@@ -355,7 +360,7 @@ TEST_CASE("unknown keys and tables are refused", "[config]") {
         "config: unknown table [gmae] (did you mean [game]?)");
   CHECK(load_error("[database]\nurl = \"x\"\n") ==
         "config: unknown table [database] "
-        "(allowed: server, limits, timeouts, game, matchmaking, agones, auth, store)");
+        "(allowed: server, limits, timeouts, game, matchmaking, agones, auth, store, fleet)");
 }
 
 TEST_CASE("[auth] and [store]: types, one secret source, a key for required, a handshake cap that fits", "[config]") {
@@ -382,6 +387,13 @@ TEST_CASE("[auth] and [store]: types, one secret source, a key for required, a h
         "config: limits.max_frame_bytes_handshake = 256 is less than auth.max_token_bytes + 128 = 2176 "
         "(allowed: a handshake cap that fits a Hello carrying a token)");
   CHECK(contains(load_error("[auth]\nissuer = \"a\\nb\"\n"), "auth.issuer"));
+  // [fleet]: a URL without a password in it, one password source.
+  CHECK(load_ok("[fleet]\nredis = \"redis://127.0.0.1:6379/2\"\n").fleet_redis == "redis://127.0.0.1:6379/2");
+  CHECK(contains(load_error("[fleet]\nredis = \"redis://:pw@127.0.0.1\"\n"), "no password in it"));
+  CHECK(contains(load_error("[fleet]\nredis = \"http://x\"\n"), "fleet.redis"));
+  CHECK(contains(load_error("[fleet]\nkey_prefix = \"a b\"\n"), "fleet.key_prefix"));
+  CHECK(contains(load_error("[fleet]\nredis_password_env = \"A\"\nredis_password_file = \"/f\"\n"),
+                 "both set"));
 }
 
 TEST_CASE("log_level accepts exactly the spdlog names", "[config]") {
