@@ -1,7 +1,10 @@
 // The config's text helpers and [game.params] (config_text.h).
 #include "config/config_text.h"
 
+#include <algorithm>
+#include <cctype>
 #include <cstdio>
+#include <vector>
 #include <sstream>
 
 namespace skirmish::config::detail {
@@ -130,4 +133,40 @@ bool apply_game_params(const toml::node& node, Config& c, std::string& error) {
   }
   return true;
 }
+
+// Did-you-mean: edit distance on names with case, '_' and '-' ignored, so
+// "tickrate" finds "tick_rate_hz".
+namespace {
+std::string normalize(std::string_view s) {
+  std::string out;
+  for (char c : s.substr(0, 64))
+    if (c != '_' && c != '-')
+      out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+std::size_t distance(const std::string& a, const std::string& b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diag = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t up = row[j];
+      row[j] = std::min(
+          {row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diag = up;
+    }
+  }
+  return row[b.size()];
+}
+
+}  // namespace
+
+bool close_enough(std::string_view given, std::string_view known) {
+  const std::string g = normalize(given);
+  return distance(g, normalize(known)) <=
+         std::max<std::size_t>(2, g.size() / 3);
+}
+
 }  // namespace skirmish::config::detail

@@ -1,5 +1,5 @@
 // Inside server/config only: the text helpers every config error is built
-// with (one line whatever the input held), and [game.params], the game
+// with (one line whatever the input held, did-you-mean), and [game.params], the game
 // module's own table. config.cpp holds the schema and the loaders.
 #pragma once
 
@@ -20,6 +20,9 @@ std::string quote(std::string_view s);
 std::string_view type_name(const toml::node& n);
 // A value as given in the file: scalars as TOML, containers elided.
 std::string show(const toml::node& n);
+// Did-you-mean: `given` is within a small edit distance of `known`, case,
+// '_' and '-' ignored ("tickrate" finds "tick_rate_hz").
+bool close_enough(std::string_view given, std::string_view known);
 
 // [game.params] into c.game_params: keys of 1..64 bytes, at most 64 of
 // them, integer, float, boolean or string values (what the ABI carries).

@@ -28,6 +28,7 @@
 #include <cmath>
 #include <ctime>
 #include <fstream>
+#include <regex>
 #include <string>
 #include <vector>
 
@@ -134,10 +135,17 @@ TEST_CASE("[auth] required: no token, a forged, expired or wrong-audience one ar
   REQUIRE(welcome->account() != nullptr);
   CHECK(welcome->account()->str() == "acct-1");
   CHECK(welcome->rating() == 1500.0f);
-  // Counted: the seven refusals above.
-  REQUIRE(wait_until([&] {
-    return http_get(srv.admin_port(), "/metrics").find("skirmish_auth_refused_total") != std::string::npos;
-  }, 5s));
+  // Counted: the seven refusals above, summed over the workers (each
+  // publishes its count on its heartbeat, so the sum is awaited).
+  const auto refused = [&] {
+    const std::string text = http_get(srv.admin_port(), "/metrics");
+    const std::regex sample("\nskirmish_auth_refused_total\\{[^}]*\\} ([0-9]+)");
+    long sum = 0;
+    for (auto it = std::sregex_iterator(text.begin(), text.end(), sample); it != std::sregex_iterator(); ++it)
+      sum += std::stol((*it)[1]);
+    return sum;
+  };
+  REQUIRE(wait_until([&] { return refused() == 7; }, 10s));
 }
 
 TEST_CASE("[store] ratings of accounts survive a restart, anonymous players are not kept") {
