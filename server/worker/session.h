@@ -3,8 +3,8 @@
 // Session is freed only from its handle's close callback.
 //
 // Write path: frames are appended to `out`; once per loop iteration the
-// worker's check handle flushes every dirty session with one uv_try_write
-// (the common case: the kernel takes it all, no allocation, no request);
+// worker's check handle flushes every dirty session with one send(2)
+// (Worker::try_send; the common case: the kernel takes it all, no allocation, no request);
 // whatever the kernel refuses moves to `inflight` behind one uv_write.
 // `out` + `inflight` never exceed the configured write-queue cap: past it
 // the client is a slow consumer and is closed.
@@ -46,6 +46,7 @@ enum class SessionState : uint8_t { Handshake, Ready, Closing, Closed };
 
 struct Session {
   uv_tcp_t tcp;  // tcp.data points back at the Session
+  int fd = -1;   // tcp's socket (uv_fileno), for send(2) in Worker::try_send
   Worker* worker = nullptr;
   uint64_t id = 0;
   SessionState state = SessionState::Handshake;

@@ -2,6 +2,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <sys/socket.h>
+
+#include <cerrno>
 #include <cstring>
 
 #include "core/process.h"
@@ -146,6 +149,8 @@ bool Worker::accept_session(uv_stream_t* server, uint64_t seq) {
     return false;
   }
   s->handoff_seq = seq;
+  uv_os_fd_t fd = -1;
+  if (uv_fileno(reinterpret_cast<const uv_handle_t*>(&s->tcp), &fd) == 0) s->fd = fd;
   uv_tcp_nodelay(&s->tcp, 1);
   if (cfg_.socket_send_buffer_bytes != 0) {
     // A client that never reads would otherwise pin up to tcp_wmem's
@@ -292,10 +297,7 @@ bool Worker::send(Session* s, std::span<const uint8_t> frame) {
     s->out.clear();
     // Its own encoder: `frame` may live in enc_ and be sent to others next.
     auto err = encode_error(error_enc_, ErrorCode::SlowConsumer, true, "write queue full");
-    if (!s->writing) {
-      uv_buf_t b = uv_buf_init(const_cast<char*>(reinterpret_cast<const char*>(err.data())), err.size());
-      uv_try_write(reinterpret_cast<uv_stream_t*>(&s->tcp), &b, 1);
-    }
+    if (!s->writing) try_send(s, err.data(), err.size());
     ++stats_.errors_by_code[size_t(ErrorCode::SlowConsumer)];
     close_now(s);
     return false;
@@ -410,15 +412,38 @@ void Worker::flush_dirty() {
   }
 }
 
+// send(2) straight on the socket rather than uv_try_write: libuv writes
+// with write(2)/writev(2), which go through the VFS layer (and a SIGPIPE
+// mask dance) before reaching TCP; send with MSG_DONTWAIT | MSG_NOSIGNAL
+// is the floor server's call, one per session per tick. Only used while no
+// uv_write is in flight (libuv's queue is empty), so ordering holds.
+// Returns the bytes taken, 0 when the kernel is full, -1 on a socket error.
+ssize_t Worker::try_send(Session* s, const uint8_t* data, size_t len) {
+  if (s->fd < 0) {  // not a socket libuv gave us an fd for: the portable path
+    uv_buf_t b = uv_buf_init(const_cast<char*>(reinterpret_cast<const char*>(data)), unsigned(len));
+    const int n = uv_try_write(reinterpret_cast<uv_stream_t*>(&s->tcp), &b, 1);
+    return n >= 0 ? n : n == UV_EAGAIN ? 0 : -1;
+  }
+  for (;;) {
+    const ssize_t n = ::send(s->fd, data, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n >= 0) return n;
+    if (errno == EINTR) continue;
+    if (errno == ENOTSOCK) {  // a pipe (the fuzz seam): libuv's write from now on
+      s->fd = -1;
+      return try_send(s, data, len);
+    }
+    return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
+  }
+}
+
 void Worker::flush(Session* s) {
   if (s->writing || s->out.empty()) return;
-  uv_buf_t b = uv_buf_init(reinterpret_cast<char*>(s->out.data()), s->out.size());
-  int n = uv_try_write(reinterpret_cast<uv_stream_t*>(&s->tcp), &b, 1);
-  size_t done = n > 0 ? size_t(n) : 0;
-  if (n < 0 && n != UV_EAGAIN) {
+  const ssize_t n = try_send(s, s->out.data(), s->out.size());
+  if (n < 0) {
     close_now(s);
     return;
   }
+  size_t done = size_t(n);
   stats_.bytes_out += done;
   if (done == s->out.size()) {
     s->out.clear();
@@ -431,7 +456,7 @@ void Worker::flush(Session* s) {
   s->inflight.assign(s->out.begin() + ptrdiff_t(done), s->out.end());
   s->out.clear();
   stats_.bytes_out += s->inflight.size();
-  b = uv_buf_init(reinterpret_cast<char*>(s->inflight.data()), s->inflight.size());
+  uv_buf_t b = uv_buf_init(reinterpret_cast<char*>(s->inflight.data()), s->inflight.size());
   s->write_req.data = s;
   s->writing = true;
   int r = uv_write(&s->write_req, reinterpret_cast<uv_stream_t*>(&s->tcp), &b, 1, Callbacks::write_done);

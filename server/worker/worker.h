@@ -236,6 +236,7 @@ class Worker {
   void release_player(Session* s);
   void mark_dirty(Session* s);
   void flush(Session* s);
+  ssize_t try_send(Session* s, const uint8_t* data, size_t len);  // worker.cpp
   void flush_dirty();
   void flush_reports();
   void sweep();
