@@ -75,7 +75,7 @@
 //     UV_ENOBUFS (the write queue would pass Options::max_write_queue_bytes;
 //     nothing is queued, stats().write_queue_full counts it), or the error
 //     of a failed write (the connection is then closing).
-//   - A frame is written with uv_try_write straight from the encoder when
+//   - A frame is written with one send(2) on the socket straight from the encoder when
 //     nothing is queued (the common case: no copy, no request); what the
 //     kernel refuses is queued, and one uv_write at most is outstanding;
 //     frames sent meanwhile are coalesced behind it.
@@ -311,6 +311,7 @@ class Client {
   void on_handle_closed();
   void dispatch(const proto::Frame& f);
   void on_snapshot_msg(const proto::Snapshot& s, size_t frame_bytes);
+  int try_send(const uint8_t* data, size_t len);  // send(2); bytes taken or a libuv error
   int send_frame(const uint8_t* data, size_t len);
   int flush();
   int start_write(size_t done);  // hand `out` (less `done` bytes) to one uv_write

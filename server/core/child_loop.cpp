@@ -92,6 +92,7 @@ void ChildLoop::run_on_quantum(const std::function<uint32_t()>& quantum) {
   }
   for (;;) {
     const uint32_t q = quantum();
+    if (role_ != nullptr) role_->on_pass(q != 0);
     if (q == 0) {
       if (uv_run(&loop_, UV_RUN_ONCE) == 0) break;
       continue;

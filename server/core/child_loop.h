@@ -58,6 +58,9 @@ class ChildRole {
   virtual void on_config(const config::Config& cfg) = 0;
   virtual void on_event(const shm::Event& e) = 0;
   virtual void on_wake() {}
+  // run_on_quantum only: before each loop pass; `quantum` = this pass is
+  // one of the quantum's (q > 0), not a wait for anything.
+  virtual void on_pass(bool quantum) { (void)quantum; }
   virtual void on_heartbeat() {}
   // Bytes arrived on a pipe with handle passing: take the pending handles
   // (uv_pipe_pending_count) from `ipc`.

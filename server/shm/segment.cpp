@@ -140,7 +140,7 @@ bool process_running(pid_t pid) {
   const char* p = std::strrchr(buf, ')');
   if (p == nullptr || p[1] != ' ') return true;
   if (p[2] == 'Z' || p[2] == 'X' || p[2] == 'x') return false;
-  p += 3;
+  p += 4;  // ") S 123 ...": field 4 (ppid); the loop below walks to field 9
   for (int field = 4; field < 9 && p != nullptr; ++field) {
     p = std::strchr(p, ' ');
     if (p != nullptr) ++p;

@@ -46,7 +46,8 @@ enum class SessionState : uint8_t { Handshake, Ready, Closing, Closed };
 
 struct Session {
   uv_tcp_t tcp;  // tcp.data points back at the Session
-  int fd = -1;   // tcp's socket (uv_fileno), for send(2) in Worker::try_send
+  int fd = -1;   // tcp's socket (uv_fileno), for send(2) in Worker::try_send and recv(2)
+  bool in_read_set = false;  // read from the worker's read set (else by libuv's uv_read_start)
   Worker* worker = nullptr;
   uint64_t id = 0;
   SessionState state = SessionState::Handshake;

@@ -98,6 +98,7 @@ struct Callbacks {
     w->flush_reports();
   }
   static void sweep(uv_timer_t* t) { static_cast<Worker*>(t->data)->sweep(); }
+  static void readable(void* w, void* s) { static_cast<Worker*>(w)->read_ready(static_cast<Session*>(s)); }
 };
 
 Worker::Worker(uv_loop_t* loop, const config::Config& cfg, uint16_t index, int64_t start_ms,
@@ -124,6 +125,8 @@ Worker::Worker(uv_loop_t* loop, const config::Config& cfg, uint16_t index, int64
   uv_timer_init(loop_, &sweep_timer_);
   sweep_timer_.data = this;
   uv_timer_start(&sweep_timer_, Callbacks::sweep, kSweepMs, kSweepMs);
+  if (!read_set_.open(loop_, Callbacks::readable, this))
+    spdlog::warn("read set: epoll: {}; reading sockets through libuv", std::strerror(errno));
 }
 
 Worker::~Worker() = default;  // out of line: store::PlayerStore is complete here
@@ -194,8 +197,50 @@ bool Worker::accept_session(uv_stream_t* server, uint64_t seq) {
     send_on(s);
     return true;
   }
-  uv_read_start(reinterpret_cast<uv_stream_t*>(&s->tcp), Callbacks::alloc, Callbacks::read);
+  start_reading(s);
   return true;
+}
+
+void Worker::start_reading(Session* s) {
+  // recv(2) from the read set (worker/read_set.h); libuv's read(2) where
+  // the set cannot take the socket.
+  s->in_read_set = read_set_.add(s->fd, s);
+  if (!s->in_read_set) uv_read_start(reinterpret_cast<uv_stream_t*>(&s->tcp), Callbacks::alloc, Callbacks::read);
+}
+
+void Worker::stop_reading(Session* s) {
+  if (s->in_read_set) {
+    read_set_.remove(s->fd);
+    s->in_read_set = false;
+  } else {
+    uv_read_stop(reinterpret_cast<uv_stream_t*>(&s->tcp));
+  }
+}
+
+void Worker::read_ready(Session* s) {
+  // A session closed earlier in this batch (its fd left the set, the
+  // Session lives until its close callback): nothing to read.
+  if (!s->in_read_set) return;
+  ssize_t n = ::recv(s->fd, read_buf_.data(), read_buf_.size(), MSG_DONTWAIT);
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
+    n = uv_translate_sys_error(errno);
+  } else if (n == 0) {
+    n = UV_EOF;
+  }
+  const uv_buf_t b = uv_buf_init(reinterpret_cast<char*>(read_buf_.data()), n > 0 ? unsigned(n) : 0);
+  on_read(s, n, &b);
+  // A full buffer may have left more behind: the set is edge-triggered, so
+  // ask for the socket again at the next drain (not now: one read per
+  // session per pass). A short read took everything there was; whatever
+  // comes later is a new edge.
+  if (size_t(n) == read_buf_.size() && s->in_read_set && !read_set_.rearm(s->fd, s)) close_now(s);
+}
+
+void Worker::on_pass(bool quantum) {
+  // On the quantum the pass reads the set; off it libuv wakes for it.
+  read_set_.set_polled(!quantum);
+  if (quantum) read_set_.drain();
 }
 
 void Worker::set_list(Session* s, ListNode& list, int64_t since) {
@@ -318,7 +363,7 @@ void Worker::send_error(Session* s, ErrorCode code, bool fatal, std::string_view
 void Worker::begin_close(Session* s) {
   if (s->state == SessionState::Closing || s->state == SessionState::Closed) return;
   s->state = SessionState::Closing;
-  uv_read_stop(reinterpret_cast<uv_stream_t*>(&s->tcp));
+  stop_reading(s);
   set_list(s, closing_list_, now_ms());
   if (s->out.empty() && !s->writing) close_now(s);
 }
@@ -336,8 +381,11 @@ void Worker::close_now(Session* s) {
     shm::shared_sub(row_->counters.connections_open, uint64_t(1));
     shm::shared_add(row_->counters.connections_closed, uint64_t(1));
   }
-  // Pending writes complete with UV_ECANCELED before the close callback, so
-  // the Session outlives every callback that names it.
+  // Out of the read set before the fd closes (the master may still hold a
+  // copy of it, and the set would keep it). Pending writes complete with
+  // UV_ECANCELED before the close callback, so the Session outlives every
+  // callback that names it.
+  stop_reading(s);
   uv_close(reinterpret_cast<uv_handle_t*>(&s->tcp), Callbacks::closed);
 }
 
@@ -627,6 +675,7 @@ void Worker::close_all() {
   uv_close(reinterpret_cast<uv_handle_t*>(&sweep_timer_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&tick_timer_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&tick_idle_), nullptr);
+  read_set_.close();
 }
 
 void Worker::arm_tick(uint64_t delay_ms) { uv_timer_start(&tick_timer_, Callbacks::tick_due, delay_ms, 0); }

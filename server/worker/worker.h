@@ -11,6 +11,8 @@
 //   - Deadlines live in three intrusive lists ordered by time (handshake,
 //     idle, closing), swept by one timer: O(expired) per sweep, O(1) per
 //     frame, no timer per connection.
+//   - Sockets are read with recv(2) from the worker's read set (read_set.h),
+//     through libuv's read only where the set cannot take one.
 //   - Reads go into one buffer per worker: the decoder verifies whole frames
 //     in place and copies only split frames into the session, so an idle
 //     connection holds no read buffer.
@@ -34,6 +36,7 @@
 #include "module/module.h"
 #include "shm/atomic_field.h"
 #include "shm/segment.h"
+#include "worker/read_set.h"
 #include "worker/session.h"
 
 namespace skirmish::auth {
@@ -142,6 +145,11 @@ class Worker {
   // At start (also after a respawn): take up the matches this worker owns.
   void take_owned_matches();
 
+  // Before each loop pass (core::ChildLoop::run_on_quantum): `quantum` =
+  // the pass runs on the I/O quantum; its sockets are read now, before
+  // the pass's timers (the tick) run.
+  void on_pass(bool quantum);
+
   size_t session_count() const { return sessions_; }
   size_t owned_matches() const { return owned_.size(); }
   // Copies the counters into this worker's process row (called on the
@@ -160,6 +168,9 @@ class Worker {
   friend struct FuzzAccess;
 
   void on_read(Session* s, ssize_t nread, const uv_buf_t* buf);
+  void start_reading(Session* s);  // the read set, or libuv's read where it cannot
+  void stop_reading(Session* s);
+  void read_ready(Session* s);     // the read set's callback: one recv(2)
   bool on_frame(Session* s, const proto::Frame& f);
   // Identity (worker/identity.cpp).
   bool on_hello(Session* s, const proto::Hello* m);
@@ -298,6 +309,7 @@ class Worker {
   uv_idle_t tick_idle_;    // active while a tick is due: that pass polls without blocking
   bool tick_due_ = false;  // the tick timer fired; the check phase steps
   uint64_t next_tick_us_ = 0;  // due time of the next pass (uv_hrtime us), 0 idle
+  ReadSet read_set_;  // sessions' sockets, read with recv(2) (worker/read_set.h)
   alignas(16) std::array<uint8_t, 64 * 1024> read_buf_;
   bool read_buf_busy_ = false;
   int64_t fake_now_ms_ = -1;  // >= 0: what now_ms() returns (FuzzAccess only)

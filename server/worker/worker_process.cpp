@@ -64,6 +64,7 @@ class WorkerRole final : public core::ChildRole {
     while (uv_pipe_pending_count(ipc) > 0 && uv_pipe_pending_type(ipc) == UV_TCP)
       w_.accept_handoff(reinterpret_cast<uv_stream_t*>(ipc));
   }
+  void on_pass(bool quantum) override { w_.on_pass(quantum); }
   void on_stop() override { w_.close_all(); }
 
  private:

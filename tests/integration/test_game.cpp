@@ -104,12 +104,22 @@ void check_finished_round(Round& r, size_t match_size) {
                                << rate_sum / double(r.bots.size()) << " Hz");
 }
 
-// A gauge without labels from /metrics, or -1 if it is not there.
+// A sample from /metrics (name with its labels, if any), or -1 if it is not
+// there.
 long metric(uint16_t admin_port, const std::string& name) {
   const std::string body = http_get(admin_port, "/metrics");
   const std::string needle = "\n" + name + " ";
   const size_t at = body.find(needle);
   return at == std::string::npos ? -1 : std::stol(body.substr(at + needle.size()));
+}
+
+// A client's close() ends its side at once; the server sees the EOF when
+// its worker next reads that socket, and until then the seat is attached
+// and a Resume with its token is refused (BadToken). A test that resumes
+// right after a close waits for the seat to be free, as a client that
+// lost its connection would find it after the server noticed.
+bool await_disconnected(uint16_t admin_port, long n) {
+  return wait_until([&] { return metric(admin_port, "skirmish_players{state=\"disconnected\"}") == n; }, 10s);
 }
 
 }  // namespace
@@ -347,6 +357,7 @@ TEST_CASE("resume: the seat, the match and a full snapshot come back, and bad to
   const uint32_t match = b.match_id;
   b.c->close();
   REQUIRE(loop.run_until([&] { return b.c->state() == client::State::Closed; }));
+  REQUIRE(await_disconnected(srv.admin_port(), 1));
 
   auto resume_with = [&](const client::Token& t, bool* welcomed, ErrorCode* error, std::unique_ptr<Client>& c) {
     c = std::make_unique<Client>(loop.get(), Options{.name = "again", .auto_hello = false});
@@ -476,6 +487,7 @@ TEST_CASE("after a resume, deltas are against bases sent on the new connection o
   }
   REQUIRE(deltas > 0);
   a.close();
+  REQUIRE(await_disconnected(srv.admin_port(), 1));
 
   TestClient r;
   REQUIRE(r.connect(srv.port()));

@@ -2,7 +2,7 @@
 //
 // Create, header, open_existing and children sharing it; refusal while a
 // live master holds it and replacement once dead (or its pid recycled);
-// garbage of the same name; a 100k-player segment.
+// garbage of the same name; a 100k-player segment; process liveness.
 //
 // Every test case runs under an alarm() watchdog and every child process
 // under its own, so a lock bug fails the run instead of hanging it. Segment
@@ -12,6 +12,7 @@
 
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstddef>
@@ -200,4 +201,40 @@ TEST_CASE("segment: 100k players fit, total printed") {
   for (int i = 0; i < 1000; ++i) REQUIRE(players.alloc().has_value());
   REQUIRE(players.check_consistent());
   REQUIRE(seg->matches().capacity() == 25000);
+}
+
+// ---------------------------------------------------------------- liveness
+
+// process_running reads /proc/<pid>/stat's flags (field 9). It once read
+// field 8 (tpgid), which is -1 for a process without a controlling terminal
+// (every daemon, every test run): all-bits-set looked like PF_EXITING, so
+// every live worker seemed dead and a Resume took a seat still attached to
+// a live session on another worker.
+TEST_CASE("process_running: a live process without a terminal is running, a zombie and a reaped one are not") {
+  Watchdog dog(10);
+  REQUIRE(process_running(getpid()));
+  int p[2];
+  REQUIRE(pipe(p) == 0);
+  const pid_t child = fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    alarm(10);
+    close(p[1]);
+    (void)setsid();  // no controlling terminal: tpgid -1
+    char c;
+    (void)!read(p[0], &c, 1);
+    _exit(0);
+  }
+  close(p[0]);
+  // setsid() has run once the child's session is its own pid.
+  for (int i = 0; i < 1000 && getsid(child) != child; ++i) usleep(1000);
+  REQUIRE(getsid(child) == child);
+  CHECK(process_running(child));
+  close(p[1]);  // the child exits: a zombie until reaped
+  siginfo_t info{};
+  REQUIRE(waitid(P_PID, id_t(child), &info, WEXITED | WNOWAIT) == 0);
+  CHECK_FALSE(process_running(child));
+  int status = 0;
+  REQUIRE(waitpid(child, &status, 0) == child);
+  CHECK_FALSE(process_running(child));
 }
