@@ -119,6 +119,20 @@ struct FuzzAccess {
         if (n->owner == s && n->owner->id == id) return true;
     return false;
   }
+  // Every session not yet Closed is in exactly one deadline list, so
+  // close_all reaches it: sessions_ counts them.
+  static void check_linked(const Worker& w) {
+    uint64_t n = 0;
+    for (const ListNode* list : {&w.handshake_list_, &w.idle_list_, &w.closing_list_})
+      for (const ListNode* i = list->next; i != list; i = i->next) {
+        FUZZ_CHECK(i->owner->state != SessionState::Closed);
+        ++n;
+      }
+    if (n != w.sessions_)
+      std::fprintf(stderr, "fuzz_dispatch: worker %u: %lu sessions open, %lu in its lists\n", unsigned(w.index_),
+                   static_cast<unsigned long>(w.sessions_), static_cast<unsigned long>(n));
+    FUZZ_CHECK(n == w.sessions_);
+  }
   static void check_clean(const Worker& w) {
     FUZZ_CHECK(w.sessions_ == 0);
     FUZZ_CHECK(w.by_player_.empty());
@@ -322,6 +336,7 @@ class Harness {
       }
       deliver();
       pump();
+      for (auto& w : workers_) FuzzAccess::check_linked(*w);
     }
   }
 

@@ -521,7 +521,10 @@ void Worker::sweep() {
       Session* s = list.next->owner;
       if (now - s->since_ms < timeout_ms) break;
       on_expired(s);
-      if (s->node.prev == &list) s->node.unlink();  // handler left it here
+      // The handler moves it on (closing list) or closes it. One it could
+      // not tell (already Closing in this list) is closed here: unlinked
+      // but open, it would be in no list, never swept and never closed.
+      if (s->node.prev == &list) close_now(s);
     }
   };
   expire(handshake_list_, cfg_.handshake_timeout_ms, [&](Session* s) {
